@@ -1,0 +1,27 @@
+"""redes: build, train, study and compare feed-forward neural networks with PyTorch.
+
+Importing redes is cheap: torch and the rest load when a function needs them.
+"""
+
+from redes.errors import RedesError
+
+__version__ = "0.1.0"
+__all__ = ["Config", "RedesError", "Run", "build_model", "evaluate", "fit", "load_config", "load_data",
+           "load_run", "train", "__version__"]
+
+_LAZY = {
+    "Config": "redes.config", "load_config": "redes.config", "load_data": "redes.data",
+    "build_model": "redes.models", "fit": "redes.training", "evaluate": "redes.training",
+    "Run": "redes.runs", "train": "redes.runs", "load_run": "redes.runs",
+}
+
+
+def __getattr__(name: str):
+    """Resolve the public names on first use, so `import redes` does not import torch."""
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'redes' has no attribute {name!r}")

@@ -1,0 +1,183 @@
+"""The `redes` command: parse arguments, load the config, make one library call per subcommand."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+from redes.errors import RedesError
+
+EXAMPLES = """examples:
+  redes train                                   an MLP on scikit-learn's digits, then its report
+  redes train configs/notebook001.yaml --set train.epochs=5 --set model.hidden=[256,128]
+  redes train --set data.name=file --set data.path=mydata.csv --json
+  redes eval runs/digits-001 --split val
+  redes predict runs/digits-001 new_inputs.csv --out predictions.csv
+  redes config --show                           every config key with its default and meaning
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with the project's one-line error: `redes: error: ...` and exit status 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        sys.stderr.write(f"redes: error: {message} (see '{self.prog} --help')\n")
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from redes.config import describe_keys
+
+    parser = _Parser(prog="redes", description="Build, train, study and compare feed-forward neural networks "
+                     "with PyTorch.", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    train = commands.add_parser(
+        "train", help="train a model from a config and write a run directory",
+        description="Train the model a config describes (default: an MLP on scikit-learn's digits), print the "
+                    "progress and the test report, and write a new run directory (config.yaml, metrics.csv, "
+                    "summary.json, model.safetensors, report.txt, plots/).",
+        epilog="config keys (set with --set KEY=VALUE or in the YAML file):\n" + describe_keys(),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_config_arguments(train)
+    train.add_argument("--out", metavar="DIR", help="run directory to create (must not exist or be empty); "
+                       "default: the next free runs/<data>-NNN")
+    train.add_argument("--json", action="store_true", help="print the summary as one JSON object on the last "
+                       "line of stdout (progress and report go to stderr)")
+
+    evaluate = commands.add_parser("eval", help="evaluate a saved run again on one split",
+                                   description="Reload a run directory and recompute the loss, accuracy, "
+                                               "per-class report and confusion matrix of one split.")
+    evaluate.add_argument("run_dir", metavar="RUN_DIR")
+    evaluate.add_argument("--split", choices=("train", "val", "test"), default="test")
+    evaluate.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
+
+    predict = commands.add_parser("predict", help="predict with a saved run on a .npz or .csv file",
+                                  description="Predict each row of INPUT (an .npz with array x, or a .csv of the "
+                                              "features) and write a csv: the predicted class name and one "
+                                              "probability column per class (or the predicted values).")
+    predict.add_argument("run_dir", metavar="RUN_DIR")
+    predict.add_argument("input", metavar="INPUT")
+    predict.add_argument("--out", metavar="FILE", help="csv file to write (must not exist); default: stdout")
+
+    commands.add_parser("datasets", help="list the data sources and where cifar10 is looked for",
+                        description="List every data.name and where CIFAR-10 is looked for and downloaded to.")
+
+    config = commands.add_parser("config", help="show the config keys, or a resolved config as YAML",
+                                 description="With --show (or nothing), list every config key with its type, "
+                                             "default and meaning; with a CONFIG and/or --set, print the fully "
+                                             "resolved config as YAML.")
+    _add_config_arguments(config)
+    config.add_argument("--show", action="store_true", help="list every key with its default and meaning")
+    return parser
+
+
+def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", metavar="CONFIG", nargs="?", help="YAML config file (default: built-in defaults)")
+    parser.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="overrides",
+                        help="override one config key, value parsed as YAML (repeatable), "
+                             "e.g. --set train.epochs=10 --set model.hidden=[64,32]")
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return {"train": _train, "eval": _eval, "predict": _predict, "datasets": _datasets,
+                "config": _config}[args.command](args)
+    except RedesError as exc:
+        print(f"redes: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("redes: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `redes ... | head`: the reader left; not an error of ours
+        sys.stdout = open(os.devnull, "w")
+        return 0
+
+
+def _train(args) -> int:
+    from redes.config import load_config
+    from redes.runs import train
+
+    run = train(load_config(args.config, args.overrides), out=args.out,
+                stream=sys.stderr if args.json else sys.stdout)
+    if args.json:
+        print(json.dumps(run.summary))
+    return 0
+
+
+def _eval(args) -> int:
+    from redes.runs import load_run
+
+    run = load_run(args.run_dir)
+    evaluation = run.evaluate(args.split)
+    if args.json:
+        print(json.dumps({"run_dir": str(run.path), "split": args.split, **evaluation.metrics()}))
+    else:
+        from redes.reports import evaluation_report
+
+        print(evaluation_report(args.split, evaluation, run.classes))
+    return 0
+
+
+def _predict(args) -> int:
+    from redes.data.files import read_features
+    from redes.runs import load_run
+
+    run = load_run(args.run_dir)
+    x = read_features(args.input, run.model[0].in_features, run.config.data.target)
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    if run.classes:
+        names = run.classes
+        writer.writerow(["prediction"] + [f"p_{name}" for name in names])
+        for label, row in zip(run.predict(x), run.predict_proba(x)):
+            writer.writerow([names[label]] + [f"{p:.6g}" for p in row])
+    else:
+        values = run.predict(x)
+        writer.writerow(["prediction"] if values.shape[1] == 1 else [f"prediction_{i}" for i in range(values.shape[1])])
+        writer.writerows([[f"{v:.6g}" for v in row] for row in values])
+    if args.out is None:
+        sys.stdout.write(text.getvalue())
+        return 0
+    out = Path(args.out)
+    if out.exists():
+        raise RedesError(f"{out} already exists; redes never overwrites a file, choose another --out")
+    out.write_text(text.getvalue())
+    print(f"wrote {len(x)} predictions to {out}", file=sys.stderr)
+    return 0
+
+
+def _datasets(args) -> int:
+    from redes.config import DataConfig
+    from redes.data import SOURCES
+    from redes.data.cifar10 import cifar10_locations
+
+    width = max(map(len, SOURCES))
+    for name, description in SOURCES.items():
+        print(f"{name:<{width}}  {description}")
+    print("\ncifar10 is looked for in (first found wins; set data.path or data.root, or $REDES_DATA):")
+    for path in cifar10_locations(DataConfig(name="cifar10")):
+        print(f"  {'found  ' if path.exists() else 'missing'}  {path}")
+    return 0
+
+
+def _config(args) -> int:
+    from redes.config import describe_keys, load_config
+
+    if args.show or (args.config is None and not args.overrides):
+        print(describe_keys())
+    else:
+        print(load_config(args.config, args.overrides).to_yaml(), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

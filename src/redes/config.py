@@ -1,0 +1,271 @@
+"""The typed run config: one YAML file plus `--set key=value` overrides, validated at the edge."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from pathlib import Path
+from typing import Any, Literal, Optional, Union, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from redes.errors import RedesError
+
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "hardsigmoid", "leaky_relu", "gelu", "elu", "selu", "silu",
+               "softplus", "identity")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Section):
+    name: Literal["digits", "bernoulli", "linear", "cifar10", "file"] = Field(
+        "digits", description="data source: digits, bernoulli, linear, cifar10 or file")
+    path: Optional[str] = Field(None, description="file: the .npz/.csv to read; cifar10: its archive or folder")
+    target: Union[int, str, None] = Field(None, description="csv: target column, by name or index (default: last)")
+    root: Optional[str] = Field(None, description="cifar10: folder to look in and download to "
+                                                  "(default: $REDES_DATA or ~/.cache/redes)")
+    download: bool = Field(True, description="cifar10: download the official archive when not found")
+    n_samples: Optional[int] = Field(None, gt=0, description="bernoulli/linear: number of samples "
+                                                             "(default 5000 / 100, as in the notebooks)")
+    n_features: int = Field(300, gt=0, description="bernoulli: number of 0/1 features")
+    intercept: float = Field(1.0, description="linear: a in y = a + b*x + noise")
+    slope: float = Field(2.0, description="linear: b in y = a + b*x + noise")
+    noise: float = Field(0.1, ge=0, description="linear: standard deviation of the Gaussian noise")
+    val_fraction: float = Field(0.15, ge=0, lt=1, description="share of the data held out for validation")
+    test_fraction: float = Field(0.15, ge=0, lt=1,
+                                 description="share held out for test (ignored where the source has a test set)")
+    scale: Literal["auto", "standard", "none"] = Field(
+        "auto", description="input scaling: auto (the source's own: digits /16, cifar10 to [-1, 1]), "
+                            "standard (train mean/std) or none")
+    task: Literal["auto", "classification", "binary", "regression"] = Field(
+        "auto", description="file: what the target is (auto: integer labels are classes, else regression)")
+    max_samples: Optional[int] = Field(None, gt=0, description="use at most this many training samples")
+
+    @model_validator(mode="after")
+    def _fractions_leave_training_data(self) -> "DataConfig":
+        if self.val_fraction + self.test_fraction >= 1:
+            raise ValueError("data.val_fraction + data.test_fraction must be below 1")
+        return self
+
+
+class ModelConfig(_Section):
+    hidden: list[int] = Field([128, 64], description="widths of the hidden layers, input to output")
+    activation: Union[str, list[str]] = Field(
+        "relu", description=f"one activation for all hidden layers, or one per layer: {', '.join(ACTIVATIONS)}")
+    dropout: Union[float, list[float]] = Field(0.0, description="dropout probability after each hidden layer "
+                                                                "(or one per layer)")
+    batchnorm: bool = Field(False, description="BatchNorm1d after each hidden linear layer")
+    init_scale: Optional[float] = Field(None, gt=0, description="weights ~ N(0, 1) * init_scale and zero biases "
+                                                                "(notebook 000); default: PyTorch's init")
+
+    @model_validator(mode="after")
+    def _per_layer_lists_match(self) -> "ModelConfig":
+        if any(width <= 0 for width in self.hidden):
+            raise ValueError(f"model.hidden: widths must be positive, got {self.hidden}")
+        for name in _as_list(self.activation):
+            if name not in ACTIVATIONS:
+                raise ValueError(f"model.activation: unknown activation {name!r}{_suggest(name, ACTIVATIONS)}")
+        if any(not 0 <= p < 1 for p in _as_list(self.dropout)):
+            raise ValueError(f"model.dropout: probabilities must be in [0, 1), got {self.dropout}")
+        for key in ("activation", "dropout"):
+            value = getattr(self, key)
+            if isinstance(value, list) and len(value) != len(self.hidden):
+                raise ValueError(f"model.{key}: {len(value)} values for {len(self.hidden)} hidden layers")
+        return self
+
+
+class LossConfig(_Section):
+    name: Literal["auto", "cross_entropy", "bce", "mse"] = Field(
+        "auto", description="auto picks from the task: cross_entropy (classes), bce (binary), mse (regression)")
+
+
+class OptimizerConfig(_Section):
+    name: Literal["sgd", "adam", "adamw"] = Field("adam", description="sgd, adam or adamw")
+    lr: float = Field(1e-3, gt=0, description="learning rate")
+    momentum: float = Field(0.0, ge=0, description="sgd: momentum")
+    nesterov: bool = Field(False, description="sgd: Nesterov momentum (needs momentum > 0)")
+    betas: tuple[float, float] = Field((0.9, 0.999), description="adam/adamw: coefficients of the running averages")
+    weight_decay: float = Field(0.0, ge=0, description="the optimizer's own L2 (decoupled for adamw)")
+
+    @model_validator(mode="after")
+    def _nesterov_needs_momentum(self) -> "OptimizerConfig":
+        if self.nesterov and (self.name != "sgd" or self.momentum <= 0):
+            raise ValueError("optimizer.nesterov needs optimizer.name=sgd and optimizer.momentum > 0")
+        return self
+
+
+class RegularizationConfig(_Section):
+    l1: float = Field(0.0, ge=0, description="lambda of the L1 penalty on weight matrices (not biases)")
+    l2: float = Field(0.0, ge=0, description="lambda of the L2 penalty (sum of squares) on weight matrices; "
+                                             "l1 and l2 together are the elastic net")
+
+
+class TrainConfig(_Section):
+    epochs: int = Field(30, gt=0, description="passes over the training data")
+    batch_size: int = Field(32, gt=0, description="samples per step")
+    sampler: Literal["shuffle", "replacement", "contiguous"] = Field(
+        "shuffle", description="batch order: shuffle (a permutation per epoch), replacement (notebook 000's "
+                               "random picker) or contiguous (in data order)")
+    engine: Literal["module"] = Field("module", description="how gradients are computed: module "
+                                                            "(nn.Module + torch.optim)")
+    backend: Literal["torch"] = Field("torch", description="array library the engine runs on")
+    device: str = Field("auto", pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$",
+                        description="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
+    seed: int = Field(0, description="seeds the split, the initial weights, dropout and the batch order")
+    eval_batch_size: int = Field(4096, gt=0, description="samples per forward pass when evaluating")
+
+
+class Config(_Section):
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    loss: LossConfig = Field(default_factory=LossConfig)
+    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
+    regularization: RegularizationConfig = Field(default_factory=RegularizationConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (lists, numbers, strings), as written to config.yaml."""
+        return self.model_dump(mode="json")
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def _as_list(value: Any) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def _suggest(name: str, choices) -> str:
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def config_keys() -> list[tuple[str, str, Any, str]]:
+    """Every dotted key with its type, default and description, in declaration order."""
+    rows = []
+    for section, field in Config.model_fields.items():
+        for key, info in field.annotation.model_fields.items():
+            default = info.get_default(call_default_factory=True)
+            rows.append((f"{section}.{key}", _type_name(info.annotation), default, info.description or ""))
+    return rows
+
+
+def _type_name(annotation: Any) -> str:
+    """A reader's name for a field type: `int`, `float or null`, `one of a, b`, `list of int`."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Literal:
+        return "one of " + ", ".join(map(str, args))
+    if origin is Union:
+        return " or ".join("null" if arg is type(None) else _type_name(arg) for arg in args)
+    if origin in (list, tuple):
+        return f"{origin.__name__} of {_type_name(args[0])}"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def describe_keys() -> str:
+    """The config reference printed by `redes config --show` and `redes train --help`."""
+    lines = []
+    for key, type_name, default, description in config_keys():
+        lines.append(f"  {key} = {json.dumps(_plain(default))}")
+        lines.append(f"      {description}  [{type_name}]")
+    return "\n".join(lines)
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def load_config(path: Union[str, Path, None] = None, overrides: tuple[str, ...] | list[str] = (),
+                base: Optional[dict] = None) -> Config:
+    """Read a YAML config (or start from `base`/defaults), apply `KEY=VALUE` overrides, validate."""
+    raw = dict(base or {}) if path is None else _read_yaml(Path(path))
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise RedesError(f"--set {item!r}: expected KEY=VALUE, for example train.epochs=10")
+        _set_dotted(raw, key.strip(), _parse_value(text))
+    _check_keys(raw, Config, "")
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        raise RedesError(_explain(exc)) from None
+
+
+def _read_yaml(path: Path) -> dict:
+    if not path.is_file():
+        raise RedesError(f"config file {path} not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where else ""
+        raise RedesError(f"config file {path}: not valid YAML{line}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise RedesError(f"config file {path}: expected a mapping of sections (data, model, ...), "
+                         f"got {type(data).__name__}")
+    return data
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def _set_dotted(raw: dict, key: str, value: Any) -> None:
+    *parents, leaf = key.split(".")
+    node = raw
+    for part in parents:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = node[part] = {}
+        node = child
+    node[leaf] = value
+
+
+def _check_keys(raw: dict, model: type[BaseModel], prefix: str) -> None:
+    """Unknown keys fail with the nearest valid one; pydantic would only say 'extra inputs not permitted'."""
+    if not isinstance(raw, dict):
+        return
+    fields = model.model_fields
+    for key, value in raw.items():
+        dotted = f"{prefix}{key}"
+        if key not in fields:
+            valid = [f"{prefix}{name}" for name in fields]
+            if not prefix:
+                valid += [k for k, *_ in config_keys()]
+            raise RedesError(f"unknown config key {dotted!r}{_suggest(dotted, valid)}")
+        annotation = fields[key].annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            _check_keys(value, annotation, f"{dotted}.")
+
+
+def _explain(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    key = ".".join(str(part) for part in error["loc"])
+    message = error["msg"].removeprefix("Value error, ")
+    if not key:
+        return f"config: {message}"
+    if message.startswith(key):
+        return f"config: {message}"
+    expected = _expected_type(error["loc"])
+    got = error.get("input")
+    return f"config key {key}: {message}" + (f" (expected {expected}, got {got!r})" if expected else "")
+
+
+def _expected_type(loc: tuple) -> Optional[str]:
+    """The declared type of the field at `loc`, or None when `loc` is not a leaf field."""
+    model: Any = Config
+    for part in loc:
+        info = getattr(model, "model_fields", {}).get(part)
+        if info is None:
+            return None
+        model = info.annotation
+    is_section = isinstance(model, type) and issubclass(model, BaseModel)
+    return None if is_section else _type_name(model)

@@ -1,0 +1,40 @@
+"""Mini-batches cut by index from device-resident tensors: no per-sample Python, no DataLoader workers."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import torch
+
+
+def steps_per_epoch(n: int, batch_size: int, sampler: str) -> int:
+    """Batches in one epoch: a partial last batch is kept, except by `replacement` (notebook 000: N // b)."""
+    if sampler == "replacement":
+        return max(1, n // batch_size)
+    return -(-n // batch_size)
+
+
+def epoch_order(n: int, batch_size: int, sampler: str, generator: torch.Generator) -> torch.Tensor | None:
+    """Sample indices for one epoch (on the CPU), or None for `contiguous`, which slices in data order.
+
+    `shuffle` is a fresh permutation per epoch; `replacement` draws every sample of every batch
+    independently and uniformly (notebook 000's `elige_batch`, vectorized).
+    """
+    if sampler == "contiguous":
+        return None
+    if sampler == "shuffle":
+        return torch.randperm(n, generator=generator)
+    if sampler == "replacement":
+        return torch.randint(n, (steps_per_epoch(n, batch_size, sampler) * batch_size,), generator=generator)
+    raise ValueError(f"unknown sampler {sampler!r}")
+
+
+def batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, sampler: str,
+            generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Yield (x, y) mini-batches for one epoch; the indices move to the data's device once per epoch."""
+    order = epoch_order(len(x), batch_size, sampler, generator)
+    if order is None:
+        yield from zip(x.split(batch_size), y.split(batch_size))
+        return
+    for index in order.to(x.device, non_blocking=True).split(batch_size):
+        yield x[index], y[index]

@@ -1,0 +1,205 @@
+"""User data from a file: `.npz` (arrays x, y, optional x_test, y_test) or `.csv` (one target column)."""
+
+from __future__ import annotations
+
+import csv
+import zipfile
+from pathlib import Path
+from typing import Optional, Union
+
+import numpy as np
+
+from redes.data.source import RawData, Task
+from redes.errors import RedesError
+
+Target = Union[int, str, None]
+
+
+def load_file(path: Optional[str], target: Target, task: str) -> RawData:
+    """Read a training file; integer or text targets are classes unless `task` says otherwise."""
+    if not path:
+        raise RedesError("data.name=file needs data.path (a .npz or .csv file)")
+    file = _existing(path)
+    if file.suffix.lower() == ".npz":
+        arrays = read_npz(file)
+        if "y" not in arrays:
+            raise RedesError(f"{file}: no array 'y' (found: {', '.join(sorted(arrays))})")
+        x, y = arrays["x"], arrays["y"]
+        x_test, y_test = arrays.get("x_test"), arrays.get("y_test")
+        if (x_test is None) != (y_test is None):
+            raise RedesError(f"{file}: x_test and y_test come together; found only one of them")
+    else:
+        x, y = read_csv(file, target)
+        x_test = y_test = None
+    _check_pair(file, "x", x, "y", y)
+    if x_test is not None:
+        _check_pair(file, "x_test", x_test, "y_test", y_test)
+        if x_test.shape[1] != x.shape[1]:
+            raise RedesError(f"{file}: x_test has {x_test.shape[1]} columns, x has {x.shape[1]}")
+    kind = _infer_task(file, y, task)
+    if kind == "regression":
+        y, y_test = _as_regression(file, y), None if y_test is None else _as_regression(file, y_test)
+        return RawData(x=x, y=y, task=kind, x_test=x_test, y_test=y_test)
+    labels = np.concatenate([y.ravel(), y_test.ravel()]) if y_test is not None else y.ravel()
+    classes = np.unique(labels)
+    if kind == "binary" and len(classes) != 2:
+        raise RedesError(f"{file}: data.task=binary needs exactly 2 distinct labels, found {len(classes)}")
+    index = {label: i for i, label in enumerate(classes.tolist())}
+    encode = np.vectorize(index.__getitem__, otypes=[np.int64])
+    return RawData(x=x, y=encode(y.ravel()), task=kind, classes=[_name(c) for c in classes],
+                   x_test=x_test, y_test=None if y_test is None else encode(y_test.ravel()))
+
+
+def read_features(path: str, n_features: int, target: Target = None) -> np.ndarray:
+    """Inputs for prediction: an npz's `x`, or a csv of the features (its target column, if present, dropped)."""
+    file = _existing(path)
+    if file.suffix.lower() == ".npz":
+        x = read_npz(file)["x"]
+    else:
+        rows, header = _read_rows(file)
+        width = len(rows[0]) if rows else 0
+        x = _numeric_columns(file, rows, header, range(width)) if width == n_features else read_csv(file, target)[0]
+    if x.shape[1] != n_features:
+        raise RedesError(f"{file}: {x.shape[1]} feature columns, but the model expects {n_features}")
+    return x
+
+
+def read_npz(file: Path) -> dict[str, np.ndarray]:
+    """Numeric arrays from an npz, never unpickling objects; `x` is required and made 2-D."""
+    try:
+        with np.load(file, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise RedesError(f"{file}: not a readable .npz of numeric arrays ({exc})") from None
+    if "x" not in arrays:
+        raise RedesError(f"{file}: no array 'x' (found: {', '.join(sorted(arrays)) or 'none'})")
+    for name, array in arrays.items():
+        if name.startswith("y") and array.ndim == 0:
+            raise RedesError(f"{file}: array {name!r} is a single number, expected one label per sample")
+        if array.dtype.kind not in "biuf" and not (name.startswith("y") and array.dtype.kind == "U"):
+            raise RedesError(f"{file}: array {name!r} has dtype {array.dtype}, expected numbers")
+    for name in ("x", "x_test"):
+        if name in arrays:
+            arrays[name] = _as_matrix(file, name, arrays[name])
+    return arrays
+
+
+def read_csv(file: Path, target: Target) -> tuple[np.ndarray, np.ndarray]:
+    """Feature matrix and target column; a first row with text in it is the header."""
+    rows, header = _read_rows(file)
+    if not rows:
+        raise RedesError(f"{file}: no data rows")
+    width = len(rows[0])
+    if width < 2:
+        raise RedesError(f"{file}: expected feature columns and a target column, found {width} column")
+    column = _target_column(file, header, width, target)
+    features = [i for i in range(width) if i != column]
+    y = np.array([row[column] for row in rows])
+    try:
+        y = y.astype(np.float64)
+    except ValueError:
+        pass  # text labels: class names
+    return _numeric_columns(file, rows, header, features), y
+
+
+def _read_rows(file: Path) -> tuple[list[list[str]], Optional[list[str]]]:
+    try:
+        with open(file, newline="", encoding="utf-8") as handle:
+            rows = [[cell.strip() for cell in row] for row in csv.reader(handle) if row]
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise RedesError(f"{file}: not a readable csv ({exc})") from None
+    header = rows.pop(0) if rows and not all(map(_is_number, rows[0])) and not _looks_like_data(rows) else None
+    for number, row in enumerate(rows, start=2 if header else 1):
+        if len(row) != len(rows[0]):
+            raise RedesError(f"{file}: line {number} has {len(row)} columns, expected {len(rows[0])}")
+    return rows, header
+
+
+def _looks_like_data(rows: list[list[str]]) -> bool:
+    """A text first row is data, not a header, when the rows below have text in the same columns."""
+    if len(rows) < 2:
+        return False
+    text_columns = [i for i, cell in enumerate(rows[0]) if not _is_number(cell)]
+    return all(not _is_number(rows[1][i]) for i in text_columns if i < len(rows[1]))
+
+
+def _numeric_columns(file: Path, rows: list[list[str]], header: Optional[list[str]], columns) -> np.ndarray:
+    columns = list(columns)
+    try:
+        return np.array([[float(row[i]) for i in columns] for row in rows], dtype=np.float32).reshape(-1, len(columns))
+    except ValueError:
+        for number, row in enumerate(rows, start=2 if header else 1):
+            for i in columns:
+                if not _is_number(row[i]):
+                    name = f"{header[i]!r} ({i})" if header else str(i)
+                    raise RedesError(f"{file}: column {name}, line {number}: {row[i]!r} is not a number") from None
+        raise
+
+
+def _target_column(file: Path, header: Optional[list[str]], width: int, target: Target) -> int:
+    if target is None:
+        return width - 1
+    if isinstance(target, int):
+        if not -width <= target < width:
+            raise RedesError(f"{file}: data.target={target} but the file has {width} columns")
+        return target % width
+    if header is None or target not in header:
+        found = ", ".join(header) if header else "no header row"
+        raise RedesError(f"{file}: no column named {target!r} for data.target (found: {found})")
+    return header.index(target)
+
+
+def _infer_task(file: Path, y: np.ndarray, task: str) -> Task:
+    if task != "auto":
+        if task == "regression" and y.dtype.kind not in "biuf":
+            raise RedesError(f"{file}: data.task=regression needs numeric targets, found text labels")
+        return task  # type: ignore[return-value]
+    if y.dtype.kind in "biu" or y.dtype.kind == "U":
+        return "binary" if len(np.unique(y)) == 2 else "classification"
+    if y.ndim == 1 and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
+        return "binary" if len(np.unique(y)) == 2 else "classification"
+    return "regression"
+
+
+def _as_regression(file: Path, y: np.ndarray) -> np.ndarray:
+    return y.astype(np.float32).reshape(len(y), -1)
+
+
+def _check_pair(file: Path, x_name: str, x: np.ndarray, y_name: str, y: np.ndarray) -> None:
+    if len(x) != len(y):
+        raise RedesError(f"{file}: {x_name} has {len(x)} rows but {y_name} has {len(y)} labels")
+    if len(x) == 0:
+        raise RedesError(f"{file}: {x_name} is empty")
+    if x.dtype.kind == "f" and not np.all(np.isfinite(x)):
+        raise RedesError(f"{file}: {x_name} holds NaN or infinite values")
+
+
+def _as_matrix(file: Path, name: str, array: np.ndarray) -> np.ndarray:
+    if array.ndim == 0:
+        raise RedesError(f"{file}: array {name!r} is a single number, expected one row per sample")
+    if array.ndim == 1:
+        array = array.reshape(-1, 1)
+    if array.ndim != 2:
+        array = array.reshape(len(array), -1)
+    return array.astype(np.float32)
+
+
+def _existing(path: str) -> Path:
+    file = Path(path)
+    if not file.is_file():
+        raise RedesError(f"data file {file} not found")
+    if file.suffix.lower() not in (".npz", ".csv"):
+        raise RedesError(f"{file}: expected a .npz or .csv file")
+    return file
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _name(label) -> str:
+    return str(int(label)) if isinstance(label, float) and label.is_integer() else str(label)

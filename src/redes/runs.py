@@ -1,0 +1,230 @@
+"""A run: train from a config into a new run directory, reload it, evaluate and predict with it."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Optional, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+from redes.callbacks import CSVLogger, ProgressBar
+from redes.checkpoint import load_state, load_tensors, save_tensors
+from redes.config import Config, ModelConfig, load_config
+from redes.data import SPLIT_NAMES, Scaler, Splits, load_data
+from redes.devices import resolve_device
+from redes.engines import ModuleEngine, build_optimizer
+from redes.errors import RedesError
+from redes.losses import loss_function, output_width, predictions, probabilities, resolve_loss
+from redes.models import build_model, count_parameters, summary
+from redes.reports import evaluation_report
+from redes.training import Evaluation, evaluate, fit
+
+ConfigLike = Union[Config, dict, str, Path, None]
+MODEL_FILE = "model.safetensors"
+
+
+@dataclass
+class Run:
+    """A trained model with its config, data scaling and history; `path` is its run directory."""
+
+    config: Config
+    model: nn.Module
+    loss: str
+    task: str
+    classes: Optional[list[str]]
+    scaler: Scaler
+    history: list[dict]
+    path: Optional[Path] = None
+    summary: dict = field(default_factory=dict)
+    _data: Optional[Splits] = field(default=None, repr=False)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def data(self) -> Splits:
+        """The run's splits, re-read from its config (same seed, same split) on first use."""
+        if self._data is None:
+            splits = load_data(self.config.data, self.config.train.seed)
+            n_in = self.model[0].in_features
+            if splits.n_features != n_in:
+                raise RedesError(f"data {self.config.data.name!r} has {splits.n_features} features but the "
+                                 f"model of {self.path or 'this run'} expects {n_in}")
+            self._data = splits.to(self.device)
+        return self._data
+
+    def evaluate(self, split: str = "test") -> Evaluation:
+        """Loss and metrics on one split, computed exactly as at the end of training."""
+        return evaluate(self.model, self.data.get(split), self.loss, self.config.train.eval_batch_size)
+
+    def report(self, split: str = "test") -> str:
+        """Metrics, per-class precision/recall/F1 and the confusion matrix of one split, as text."""
+        return evaluation_report(split, self.evaluate(split), self.classes)
+
+    @torch.inference_mode()
+    def _outputs(self, x: np.ndarray | torch.Tensor) -> torch.Tensor:
+        self.model.eval()
+        inputs = self.scaler(x).to(self.device)
+        size = self.config.train.eval_batch_size
+        return torch.cat([self.model(part) for part in inputs.split(size)]).cpu()
+
+    def predict(self, x: np.ndarray | torch.Tensor) -> np.ndarray:
+        """Class indices (into `classes`) or regression values for raw, unscaled inputs (N, n_features)."""
+        return predictions(self._outputs(x), self.loss).numpy()
+
+    def predict_proba(self, x: np.ndarray | torch.Tensor) -> np.ndarray:
+        """Class probabilities (N, n_classes) for raw inputs; classifiers only."""
+        if self.loss == "mse":
+            raise RedesError("predict_proba needs a classifier; this run is a regression")
+        return probabilities(self._outputs(x), self.loss).numpy()
+
+
+def train(config: ConfigLike = None, *, out: Union[str, Path, None] = None, verbose: bool = True,
+          stream: Optional[IO[str]] = None) -> Run:
+    """Train the model `config` describes and write a new run directory (`out`, or the next runs/<data>-NNN)."""
+    cfg = _as_config(config)
+    stream = stream or sys.stdout
+    device = resolve_device(cfg.train.device)
+    generator = torch.Generator().manual_seed(cfg.train.seed)
+    splits = load_data(cfg.data, cfg.train.seed).to(device)
+    n_classes = len(splits.classes or [])
+    loss = resolve_loss(cfg.loss.name, splits.task, n_classes)
+    model = build_model(cfg.model, splits.n_features, output_width(loss, n_classes, splits.n_targets),
+                        generator).to(device)
+    engine = ModuleEngine(model, loss_function(loss), build_optimizer(cfg.optimizer, model), cfg.regularization)
+    run_dir = create_run_dir(out, cfg.data.name)
+    (run_dir / "config.yaml").write_text(cfg.to_yaml())
+    run = Run(cfg, model, loss, splits.task, splits.classes, splits.scaler, [], run_dir, _data=splits)
+    if verbose:
+        print(f"run {run_dir}\ndata {cfg.data.name}: {len(splits.train)} train, {_size(splits.val)} val, "
+              f"{_size(splits.test)} test, {splits.n_features} features, task {splits.task}, loss {loss}, "
+              f"device {device}\n\n{summary(model)}\n", file=stream, flush=True)
+    callbacks = [CSVLogger(run_dir / "metrics.csv")] + ([ProgressBar(file=stream)] if verbose else [])
+    start = time.perf_counter()
+    run.history = fit(engine, splits.train, splits.val, loss, epochs=cfg.train.epochs,
+                      batch_size=cfg.train.batch_size, sampler=cfg.train.sampler, generator=generator,
+                      eval_batch_size=cfg.train.eval_batch_size, callbacks=callbacks)
+    seconds = time.perf_counter() - start
+    save_run(run)
+    evaluations = {name: run.evaluate(name) for name in SPLIT_NAMES if getattr(splits, name) is not None}
+    run.summary = _summary(run, seconds, device, evaluations)
+    _write_reports(run, evaluations)
+    if verbose:
+        print("\n" + (run_dir / "report.txt").read_text(), file=stream, flush=True)
+    return run
+
+
+def _as_config(config: ConfigLike) -> Config:
+    if isinstance(config, Config):
+        return config
+    if isinstance(config, dict):
+        return load_config(base=config)
+    return load_config(config)
+
+
+def _size(split) -> int:
+    return 0 if split is None else len(split)
+
+
+def create_run_dir(out: Union[str, Path, None], name: str, root: Union[str, Path] = "runs") -> Path:
+    """A new, empty run directory: `out` (which must not hold anything) or the next free root/<name>-NNN."""
+    if out is not None:
+        path = Path(out)
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            raise RedesError(f"run directory {path} already exists and is not empty; choose another --out")
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    Path(root).mkdir(parents=True, exist_ok=True)
+    for index in range(1, 100_000):
+        path = Path(root) / f"{name}-{index:03d}"
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise RedesError(f"no free run directory name left under {root}")
+
+
+def save_run(run: Run) -> None:
+    """model.safetensors: the weights and the input scaling, with what rebuilds the model as metadata."""
+    tensors = {f"model.{k}": v for k, v in run.model.state_dict().items()}
+    tensors.update({f"scaler.{k}": v for k, v in run.scaler.state_dict().items()})
+    meta = {"model": run.config.model.model_dump(mode="json"), "n_in": run.model[0].in_features,
+            "n_out": run.model[-1].out_features, "loss": run.loss, "task": run.task, "classes": run.classes}
+    save_tensors(run.path / MODEL_FILE, tensors, meta)
+
+
+def load_run(path: Union[str, Path], device: Optional[str] = None) -> Run:
+    """Reload a run directory written by `train`: config, weights, scaling and history."""
+    run_dir = Path(path)
+    if not run_dir.is_dir():
+        raise RedesError(f"run directory {run_dir} does not exist")
+    if not (run_dir / MODEL_FILE).is_file():
+        raise RedesError(f"run directory {run_dir} has no {MODEL_FILE} (did its training finish?)")
+    cfg = load_config(run_dir / "config.yaml")
+    tensors, meta = load_tensors(run_dir / MODEL_FILE)
+    try:
+        spec = ModelConfig.model_validate(meta["model"])
+        model = build_model(spec, int(meta["n_in"]), int(meta["n_out"]))
+        loss, task, classes = meta["loss"], meta["task"], meta["classes"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RedesError(f"{run_dir / MODEL_FILE}: metadata is incomplete or invalid ({exc})") from None
+    load_state(model, _prefixed(tensors, "model."), run_dir / MODEL_FILE)
+    scaling = _prefixed(tensors, "scaler.")
+    if set(scaling) != {"shift", "scale"}:
+        raise RedesError(f"{run_dir / MODEL_FILE}: the input scaling tensors are missing")
+    model.to(resolve_device(device or cfg.train.device)).eval()
+    return Run(cfg, model, loss, task, classes, Scaler(**scaling), _read_history(run_dir / "metrics.csv"),
+               run_dir, _read_json(run_dir / "summary.json"))
+
+
+def _prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def _read_history(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    with open(path, newline="") as handle:
+        return [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items()} for row in csv.DictReader(handle)]
+
+
+def _read_json(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _summary(run: Run, seconds: float, device: torch.device, evaluations: dict[str, Evaluation]) -> dict[str, Any]:
+    """The `--json` object: where the run is, how long it took, and the final metrics of each split."""
+    epochs = len(run.history)
+    result: dict[str, Any] = {
+        "run_dir": str(run.path), "epochs": epochs, "seconds": seconds,
+        "seconds_per_epoch": sum(row["seconds"] for row in run.history) / max(epochs, 1),
+        "task": run.task, "loss": run.loss, "device": str(device), "parameters": count_parameters(run.model),
+    }
+    for name in SPLIT_NAMES:
+        result[name] = evaluations[name].metrics() if name in evaluations else None
+    return result
+
+
+def _write_reports(run: Run, evaluations: dict[str, Evaluation]) -> None:
+    """summary.json, report.txt (per-class metrics of test, else val, else train) and the plots."""
+    from redes import plots
+
+    (run.path / "summary.json").write_text(json.dumps(run.summary, indent=2) + "\n")
+    split = next(name for name in ("test", "val", "train") if name in evaluations)
+    evaluation = evaluations[split]
+    text = f"run {run.path}\n\n" + evaluation_report(split, evaluation, run.classes)
+    (run.path / "report.txt").write_text(text + "\n")
+    plot_dir = run.path / "plots"
+    plot_dir.mkdir(exist_ok=True)
+    plots.learning_curves(run.history, plot_dir / "learning_curves.png")
+    if run.classes:
+        plots.confusion_matrix(evaluation, run.classes, plot_dir / "confusion_matrix.png", title=split)

@@ -1,0 +1,48 @@
+"""Shared fixtures: the CLI run in-process, and small trained runs reused across tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from redes.cli import main
+
+
+@dataclass
+class CliResult:
+    status: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch, tmp_path):
+    """Run `redes ARGS...` in-process from a temporary working directory; returns status, stdout, stderr."""
+    monkeypatch.chdir(tmp_path)
+
+    def run(*args: str) -> CliResult:
+        try:
+            status = main([str(a) for a in args])
+        except SystemExit as exc:  # argparse: --help and usage errors
+            status = exc.code
+        captured = capsys.readouterr()
+        return CliResult(status, captured.out, captured.err)
+
+    return run
+
+
+def fast_config(**sections) -> dict:
+    """A digits config that trains in well under a second."""
+    config = {"model": {"hidden": [32]}, "train": {"epochs": 3, "batch_size": 64}}
+    for section, values in sections.items():
+        config.setdefault(section, {}).update(values)
+    return config
+
+
+@pytest.fixture(scope="session")
+def digits_run(tmp_path_factory):
+    """One short digits run shared by the tests that only read it."""
+    import redes
+
+    return redes.train(fast_config(), out=tmp_path_factory.mktemp("runs") / "digits", verbose=False)
