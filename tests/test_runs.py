@@ -140,3 +140,17 @@ def test_load_run_errors(tmp_path, digits_run):
     (tmp_path / "empty").mkdir()
     with pytest.raises(RedesError, match="has no model.safetensors"):
         redes.load_run(tmp_path / "empty")
+
+
+def test_saved_config_finds_a_relative_data_file_from_anywhere(tmp_path, monkeypatch):
+    from sklearn.datasets import load_iris
+
+    iris = load_iris()
+    monkeypatch.chdir(tmp_path)
+    np.savez("iris.npz", x=iris.data, y=iris.target)
+    run = redes.train({"data": {"name": "file", "path": "iris.npz", "scale": "standard"},
+                       "train": {"epochs": 2}}, out="run", verbose=False)
+    monkeypatch.chdir(tmp_path.parent)
+    again = redes.load_run(tmp_path / "run")
+    assert again.config.data.path == str(tmp_path / "iris.npz")
+    assert again.evaluate("test").metrics() == run.summary["test"]

@@ -90,7 +90,7 @@ class Run:
 def train(config: ConfigLike = None, *, out: Union[str, Path, None] = None, verbose: bool = True,
           stream: Optional[IO[str]] = None) -> Run:
     """Train the model `config` describes and write a new run directory (`out`, or the next runs/<data>-NNN)."""
-    cfg = _as_config(config)
+    cfg = _with_absolute_paths(_as_config(config))
     stream = stream or sys.stdout
     device = resolve_device(cfg.train.device)
     generator = torch.Generator().manual_seed(cfg.train.seed)
@@ -128,6 +128,13 @@ def _as_config(config: ConfigLike) -> Config:
     if isinstance(config, dict):
         return load_config(base=config)
     return load_config(config)
+
+
+def _with_absolute_paths(cfg: Config) -> Config:
+    """data.path and data.root made absolute, so the saved config finds the data from any folder."""
+    absolute = {key: str(Path(value).expanduser().absolute()) for key in ("path", "root")
+                if (value := getattr(cfg.data, key)) is not None}
+    return cfg.model_copy(update={"data": cfg.data.model_copy(update=absolute)}) if absolute else cfg
 
 
 def _size(split) -> int:
