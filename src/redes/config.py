@@ -109,13 +109,26 @@ class TrainConfig(_Section):
     sampler: Literal["shuffle", "replacement", "contiguous"] = Field(
         "shuffle", description="batch order: shuffle (a permutation per epoch), replacement (notebook 000's "
                                "random picker) or contiguous (in data order)")
-    engine: Literal["module"] = Field("module", description="how gradients are computed: module "
-                                                            "(nn.Module + torch.optim)")
-    backend: Literal["torch"] = Field("torch", description="array library the engine runs on")
+    engine: Literal["module", "autograd", "manual"] = Field(
+        "module", description="how gradients are computed: module (nn.Module + torch.optim), autograd "
+                              "(loss.backward() + a hand-written update) or manual (backpropagation by hand)")
+    backend: Literal["torch", "numpy"] = Field("torch", description="manual engine: the arrays it computes on "
+                                                                    "(numpy runs on the CPU)")
+    backward: Literal["fast", "naive"] = Field(
+        "fast", description="manual engine: fast reuses forward values (h(1-h), 1-h^2); naive recomputes them")
+    dtype: Literal["float32", "float64"] = Field("float32", description="floating-point precision of the "
+                                                                        "model and the data")
     device: str = Field("auto", pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$",
                         description="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
     seed: int = Field(0, description="seeds the split, the initial weights, dropout and the batch order")
     eval_batch_size: int = Field(4096, gt=0, description="samples per forward pass when evaluating")
+
+    @model_validator(mode="after")
+    def _manual_only_options(self) -> "TrainConfig":
+        if self.engine != "manual" and (self.backend != "torch" or self.backward != "fast"):
+            key = "backend=numpy" if self.backend != "torch" else "backward=naive"
+            raise ValueError(f"train.{key} needs train.engine=manual (got train.engine={self.engine})")
+        return self
 
 
 class Config(_Section):

@@ -1,15 +1,35 @@
-"""Engines compute one training step behind one interface; `module` is nn.Module + torch.optim."""
+"""Three engines compute the same training step three ways, behind one `step(x, y)` interface.
+
+- `module`: nn.Module + torch.optim (notebooks 001, 004);
+- `autograd`: the model's tensors as leaves, `loss.backward()`, a hand-written update under
+  no_grad with the gradients zeroed (notebook 003);
+- `manual`: forward and backward by hand, no autograd, on NumPy arrays or torch tensors (notebook 000).
+All three start from the model they are given, so for one seed they share initial weights.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Optional
 
+import numpy as np
 import torch
 from torch import nn
 
-from redes.config import OptimizerConfig, RegularizationConfig
-from redes.losses import LossFn, weight_penalty
+from redes.config import OptimizerConfig, RegularizationConfig, TrainConfig
+from redes.errors import RedesError
+from redes.losses import loss_function, weight_penalty
+from redes.manual import optim as manual_optim
+from redes.manual.network import Network
+
+
+@dataclass
+class StepResult:
+    """What one step leaves behind, as torch tensors still on the device (no host sync)."""
+
+    loss: torch.Tensor
+    penalty: Optional[torch.Tensor]
+    outputs: torch.Tensor
 
 
 def build_optimizer(cfg: OptimizerConfig, model: nn.Module) -> torch.optim.Optimizer:
@@ -22,32 +42,96 @@ def build_optimizer(cfg: OptimizerConfig, model: nn.Module) -> torch.optim.Optim
     return kind(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
 
 
-@dataclass
-class StepResult:
-    """What one step leaves behind, all detached and still on the device (no host sync)."""
-
-    loss: torch.Tensor
-    penalty: Optional[torch.Tensor]
-    outputs: torch.Tensor
-
-
 class ModuleEngine:
     """forward → loss (+ penalty) → backward → optimizer step, with gradients zeroed before each step."""
 
-    name = "module"
-
-    def __init__(self, model: nn.Module, loss_fn: LossFn, optimizer: torch.optim.Optimizer,
-                 regularization: RegularizationConfig):
-        self.model = model
-        self.loss_fn = loss_fn
-        self.optimizer = optimizer
+    def __init__(self, model: nn.Module, loss: str, optimizer: OptimizerConfig, regularization: RegularizationConfig):
+        self.model, self.loss_fn = model, loss_function(loss)
         self.l1, self.l2 = regularization.l1, regularization.l2
+        self.optimizer = self._build_optimizer(optimizer)
 
-    def step(self, x: torch.Tensor, y: torch.Tensor) -> StepResult:
-        self.optimizer.zero_grad(set_to_none=True)
+    def _build_optimizer(self, cfg: OptimizerConfig):
+        return build_optimizer(cfg, self.model)
+
+    def _forward_backward(self, x: torch.Tensor, y: torch.Tensor) -> StepResult:
         outputs = self.model(x)  # (B, n_in) -> (B, n_out)
         loss = self.loss_fn(outputs, y)
         penalty = weight_penalty(self.model, self.l1, self.l2)
         (loss if penalty is None else loss + penalty).backward()
-        self.optimizer.step()
         return StepResult(loss.detach(), None if penalty is None else penalty.detach(), outputs.detach())
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> StepResult:
+        self.optimizer.zero_grad(set_to_none=True)
+        result = self._forward_backward(x, y)
+        self.optimizer.step()
+        return result
+
+
+class AutogradEngine(ModuleEngine):
+    """Gradients from autograd, the update by hand (p -= lr * g) under no_grad, then the gradients zeroed."""
+
+    def _build_optimizer(self, cfg: OptimizerConfig):
+        self.params = list(self.model.parameters())
+        return manual_optim.build(_torch_namespace(), [p.detach() for p in self.params], cfg)
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> StepResult:
+        result = self._forward_backward(x, y)
+        with torch.no_grad():
+            self.optimizer.step([p.grad for p in self.params])
+        for p in self.params:
+            p.grad = None  # the zeroing notebook 004 forgets: without it gradients add up across steps
+        return result
+
+
+class ManualEngine:
+    """The hand-written network and optimizer on `backend` arrays that share the model's memory."""
+
+    def __init__(self, model: nn.Module, loss: str, optimizer: OptimizerConfig, regularization: RegularizationConfig,
+                 backend: str = "torch", fast: bool = True):
+        self.model, self.backend = model, backend
+        device = next(model.parameters()).device
+        if backend == "numpy" and device.type != "cpu":
+            raise RedesError(f"train.backend=numpy runs on the CPU, not {device}; set train.device=cpu")
+        if backend == "numpy":
+            import array_api_compat.numpy as xp
+
+            view, draw_mask = (lambda t: t.detach().numpy()), _numpy_mask
+        else:
+            xp, view, draw_mask = _torch_namespace(), (lambda t: t.detach()), _torch_mask
+        self.network = Network(model, loss, xp, view, fast=fast, draw_mask=draw_mask,
+                               l1=regularization.l1, l2=regularization.l2)
+        self.optimizer = manual_optim.build(xp, self.network.params, optimizer)
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> StepResult:
+        if self.backend == "numpy":
+            x, y = x.numpy(), y.numpy()
+        loss, penalty, outputs, grads = self.network.loss_and_grads(x, y)
+        self.optimizer.step(grads)
+        return StepResult(_as_tensor(loss), None if penalty is None else _as_tensor(penalty), _as_tensor(outputs))
+
+
+def build_engine(cfg: TrainConfig, model: nn.Module, loss: str, optimizer: OptimizerConfig,
+                 regularization: RegularizationConfig):
+    """The engine `train.engine` names, over `model` (whose weights it trains in place)."""
+    if cfg.engine == "manual":
+        return ManualEngine(model, loss, optimizer, regularization, cfg.backend, cfg.backward == "fast")
+    kind = AutogradEngine if cfg.engine == "autograd" else ModuleEngine
+    return kind(model, loss, optimizer, regularization)
+
+
+def _torch_namespace():
+    import array_api_compat.torch as xp
+
+    return xp
+
+
+def _torch_mask(x: torch.Tensor, keep: float) -> torch.Tensor:
+    return torch.empty_like(x).bernoulli_(keep)  # what F.dropout draws on the CPU
+
+
+def _numpy_mask(x: np.ndarray, keep: float) -> np.ndarray:
+    return torch.from_numpy(np.empty_like(x)).bernoulli_(keep).numpy()
+
+
+def _as_tensor(value) -> torch.Tensor:
+    return value if isinstance(value, torch.Tensor) else torch.as_tensor(np.asarray(value))

@@ -19,9 +19,9 @@ from redes.checkpoint import load_state, load_tensors, save_tensors
 from redes.config import Config, ModelConfig, load_config
 from redes.data import SPLIT_NAMES, Scaler, Splits, load_data
 from redes.devices import resolve_device
-from redes.engines import ModuleEngine, build_optimizer
+from redes.engines import build_engine
 from redes.errors import RedesError
-from redes.losses import loss_function, output_width, predictions, probabilities, resolve_loss
+from redes.losses import output_width, predictions, probabilities, resolve_loss
 from redes.models import build_model, count_parameters, summary
 from redes.reports import evaluation_report
 from redes.training import Evaluation, evaluate, fit
@@ -58,7 +58,7 @@ class Run:
             if splits.n_features != n_in:
                 raise RedesError(f"data {self.config.data.name!r} has {splits.n_features} features but the "
                                  f"model of {self.path or 'this run'} expects {n_in}")
-            self._data = splits.to(self.device)
+            self._data = splits.to(self.device, next(self.model.parameters()).dtype)
         return self._data
 
     def evaluate(self, split: str = "test") -> Evaluation:
@@ -72,7 +72,7 @@ class Run:
     @torch.inference_mode()
     def _outputs(self, x: np.ndarray | torch.Tensor) -> torch.Tensor:
         self.model.eval()
-        inputs = self.scaler(x).to(self.device)
+        inputs = self.scaler(x).to(self.device, next(self.model.parameters()).dtype)
         size = self.config.train.eval_batch_size
         return torch.cat([self.model(part) for part in inputs.split(size)]).cpu()
 
@@ -92,14 +92,16 @@ def train(config: ConfigLike = None, *, out: Union[str, Path, None] = None, verb
     """Train the model `config` describes and write a new run directory (`out`, or the next runs/<data>-NNN)."""
     cfg = _with_absolute_paths(_as_config(config))
     stream = stream or sys.stdout
-    device = resolve_device(cfg.train.device)
+    device = resolve_device("cpu" if cfg.train.backend == "numpy" and cfg.train.device == "auto"
+                            else cfg.train.device)
+    dtype = getattr(torch, cfg.train.dtype)
     generator = torch.Generator().manual_seed(cfg.train.seed)
-    splits = load_data(cfg.data, cfg.train.seed).to(device)
+    splits = load_data(cfg.data, cfg.train.seed).to(device, dtype)
     n_classes = len(splits.classes or [])
     loss = resolve_loss(cfg.loss.name, splits.task, n_classes)
     model = build_model(cfg.model, splits.n_features, output_width(loss, n_classes, splits.n_targets),
-                        generator).to(device)
-    engine = ModuleEngine(model, loss_function(loss), build_optimizer(cfg.optimizer, model), cfg.regularization)
+                        generator).to(device, dtype)
+    engine = build_engine(cfg.train, model, loss, cfg.optimizer, cfg.regularization)
     run_dir = create_run_dir(out, cfg.data.name)
     (run_dir / "config.yaml").write_text(cfg.to_yaml())
     run = Run(cfg, model, loss, splits.task, splits.classes, splits.scaler, [], run_dir, _data=splits)
@@ -188,7 +190,7 @@ def load_run(path: Union[str, Path], device: Optional[str] = None) -> Run:
     scaling = _prefixed(tensors, "scaler.")
     if set(scaling) != {"shift", "scale"}:
         raise RedesError(f"{run_dir / MODEL_FILE}: the input scaling tensors are missing")
-    model.to(resolve_device(device or cfg.train.device)).eval()
+    model.to(resolve_device(device or cfg.train.device), getattr(torch, cfg.train.dtype)).eval()
     return Run(cfg, model, loss, task, classes, Scaler(**scaling), _read_history(run_dir / "metrics.csv"),
                run_dir, _read_json(run_dir / "summary.json"))
 

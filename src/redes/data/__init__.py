@@ -73,8 +73,12 @@ class Splits:
             raise RedesError(f"this data set has no {name} split (set data.{name}_fraction above 0)")
         return split
 
-    def to(self, device: torch.device) -> "Splits":
-        moved = {name: None if s is None else Split(s.x.to(device), s.y.to(device))
+    def to(self, device: torch.device, dtype: torch.dtype = torch.float32) -> "Splits":
+        """The splits on `device`, inputs (and regression targets) in floating-point `dtype`."""
+        def move(y: torch.Tensor) -> torch.Tensor:
+            return y.to(device, dtype) if y.is_floating_point() else y.to(device)
+
+        moved = {name: None if s is None else Split(s.x.to(device, dtype), move(s.y))
                  for name, s in ((n, getattr(self, n)) for n in SPLIT_NAMES)}
         return replace(self, **moved)
 
@@ -130,7 +134,8 @@ def _hold_out(x: np.ndarray, y: np.ndarray, share: float, task: str, seed: int):
         raise RedesError(f"cannot hold out {share:.0%} of {len(x)} samples; change data.val_fraction "
                          "or data.test_fraction")
     counts = np.bincount(y) if task != "regression" else None
-    stratify = y if counts is not None and counts[counts > 0].min() >= 2 and n_out >= len(counts) else None
+    stratifiable = counts is not None and counts[counts > 0].min() >= 2 and min(n_out, len(x) - n_out) >= len(counts)
+    stratify = y if stratifiable else None
     return train_test_split(x, y, test_size=n_out, random_state=seed, stratify=stratify)
 
 

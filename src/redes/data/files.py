@@ -33,14 +33,12 @@ def load_file(path: Optional[str], target: Target, task: str) -> RawData:
         x_test = y_test = None
     _check_pair(file, "x", x, "y", y)
     if x_test is not None:
-        _check_pair(file, "x_test", x_test, "y_test", y_test)
-        if x_test.shape[1] != x.shape[1]:
-            raise RedesError(f"{file}: x_test has {x_test.shape[1]} columns, x has {x.shape[1]}")
-    kind = _infer_task(file, y, task)
+        _check_test(file, x, y, x_test, y_test)
+    labels = y.ravel() if y_test is None else np.concatenate([y.ravel(), y_test.ravel()])
+    kind = _infer_task(file, y, labels, task)
     if kind == "regression":
         y, y_test = _as_regression(file, y), None if y_test is None else _as_regression(file, y_test)
         return RawData(x=x, y=y, task=kind, x_test=x_test, y_test=y_test)
-    labels = np.concatenate([y.ravel(), y_test.ravel()]) if y_test is not None else y.ravel()
     classes = np.unique(labels)
     if kind == "binary" and len(classes) != 2:
         raise RedesError(f"{file}: data.task=binary needs exactly 2 distinct labels, found {len(classes)}")
@@ -67,7 +65,10 @@ def read_features(path: str, n_features: int, target: Target = None) -> np.ndarr
 def read_npz(file: Path) -> dict[str, np.ndarray]:
     """Numeric arrays from an npz, never unpickling objects; `x` is required and made 2-D."""
     try:
-        with np.load(file, allow_pickle=False) as archive:
+        loaded = np.load(file, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):  # a lone .npy array: no names to find x, y by
+            raise RedesError(f"{file}: a single .npy array, expected a .npz archive of named arrays (np.savez)")
+        with loaded as archive:
             arrays = {name: archive[name] for name in archive.files}
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
         raise RedesError(f"{file}: not a readable .npz of numeric arrays ({exc})") from None
@@ -104,14 +105,14 @@ def read_csv(file: Path, target: Target) -> tuple[np.ndarray, np.ndarray]:
 
 def _read_rows(file: Path) -> tuple[list[list[str]], Optional[list[str]]]:
     try:
-        with open(file, newline="", encoding="utf-8") as handle:
+        with open(file, newline="", encoding="utf-8-sig") as handle:  # -sig: Excel's byte-order mark
             rows = [[cell.strip() for cell in row] for row in csv.reader(handle) if row]
     except (UnicodeDecodeError, csv.Error) as exc:
         raise RedesError(f"{file}: not a readable csv ({exc})") from None
-    header = rows.pop(0) if rows and not all(map(_is_number, rows[0])) and not _looks_like_data(rows) else None
-    for number, row in enumerate(rows, start=2 if header else 1):
+    for number, row in enumerate(rows, start=1):  # the header too: its names must line up with the columns
         if len(row) != len(rows[0]):
             raise RedesError(f"{file}: line {number} has {len(row)} columns, expected {len(rows[0])}")
+    header = rows.pop(0) if rows and not all(map(_is_number, rows[0])) and not _looks_like_data(rows) else None
     return rows, header
 
 
@@ -149,15 +150,19 @@ def _target_column(file: Path, header: Optional[list[str]], width: int, target: 
     return header.index(target)
 
 
-def _infer_task(file: Path, y: np.ndarray, task: str) -> Task:
+def _infer_task(file: Path, y: np.ndarray, labels: np.ndarray, task: str) -> Task:
+    """The task `task` names, or for `auto` the one y suggests; `labels` are y's and y_test's, counted together."""
+    text, columns = y.dtype.kind == "U", y.size // len(y)
+    if columns != 1 and (text or task in ("classification", "binary")):
+        raise RedesError(f"{file}: y has shape {y.shape}; class labels need one label per sample")
     if task != "auto":
-        if task == "regression" and y.dtype.kind not in "biuf":
+        if task == "regression" and text:
             raise RedesError(f"{file}: data.task=regression needs numeric targets, found text labels")
         return task  # type: ignore[return-value]
-    if y.dtype.kind in "biu" or y.dtype.kind == "U":
-        return "binary" if len(np.unique(y)) == 2 else "classification"
-    if y.ndim == 1 and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
-        return "binary" if len(np.unique(y)) == 2 else "classification"
+    if columns != 1:
+        return "regression"
+    if y.dtype.kind in "biu" or text or (y.ndim == 1 and np.all(labels == np.round(labels))):
+        return "binary" if len(np.unique(labels)) == 2 else "classification"
     return "regression"
 
 
@@ -168,10 +173,21 @@ def _as_regression(file: Path, y: np.ndarray) -> np.ndarray:
 def _check_pair(file: Path, x_name: str, x: np.ndarray, y_name: str, y: np.ndarray) -> None:
     if len(x) != len(y):
         raise RedesError(f"{file}: {x_name} has {len(x)} rows but {y_name} has {len(y)} labels")
-    if len(x) == 0:
-        raise RedesError(f"{file}: {x_name} is empty")
-    if x.dtype.kind == "f" and not np.all(np.isfinite(x)):
-        raise RedesError(f"{file}: {x_name} holds NaN or infinite values")
+    for name, array in ((x_name, x), (y_name, y)):
+        if array.size == 0:
+            raise RedesError(f"{file}: {name} is empty (shape {array.shape})")
+        if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+            raise RedesError(f"{file}: {name} holds NaN or infinite values")
+
+
+def _check_test(file: Path, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test: np.ndarray) -> None:
+    """The npz's own test set must look like its training set: same columns, same kind of labels."""
+    _check_pair(file, "x_test", x_test, "y_test", y_test)
+    if x_test.shape[1] != x.shape[1]:
+        raise RedesError(f"{file}: x_test has {x_test.shape[1]} columns, x has {x.shape[1]}")
+    if y_test.size // len(y_test) != y.size // len(y) or (y_test.dtype.kind == "U") != (y.dtype.kind == "U"):
+        raise RedesError(f"{file}: y_test ({y_test.dtype}, shape {y_test.shape}) does not match "
+                         f"y ({y.dtype}, shape {y.shape})")
 
 
 def _as_matrix(file: Path, name: str, array: np.ndarray) -> np.ndarray:
@@ -180,7 +196,7 @@ def _as_matrix(file: Path, name: str, array: np.ndarray) -> np.ndarray:
     if array.ndim == 1:
         array = array.reshape(-1, 1)
     if array.ndim != 2:
-        array = array.reshape(len(array), -1)
+        array = array.reshape(len(array), int(np.prod(array.shape[1:])))
     return array.astype(np.float32)
 
 

@@ -1,0 +1,1 @@
+"""Hand-written layers, losses, optimizers and networks: backpropagation without autograd (notebook 000)."""

@@ -1,0 +1,117 @@
+"""Losses and weight penalties with hand-derived gradients, for any array API namespace.
+
+A loss has `forward(outputs, y) -> scalar` (the batch mean) and `backward() -> d outputs`.
+"""
+
+from __future__ import annotations
+
+from redes.manual.layers import Array, sigmoid
+
+
+class BCE:
+    """Notebook 000's binary cross-entropy on probabilities p, clamped to [eps, 1-eps] to keep log finite.
+
+    Its exact derivative is zero where the clamp bites; `SigmoidBCE` below is what a network uses.
+    """
+
+    def __init__(self, xp, eps: float = 1e-5):
+        self.xp, self.eps = xp, eps
+
+    def forward(self, p, y):  # p: (B, 1) probabilities, y: (B,) of 0/1
+        xp = self.xp
+        self.p, self.y = p, xp.reshape(xp.astype(y, p.dtype), (-1, 1))
+        self.clamped = xp.clip(p, self.eps, 1 - self.eps)
+        return -xp.mean(self.y * xp.log(self.clamped) + (1 - self.y) * xp.log(1 - self.clamped))
+
+    def backward(self):
+        xp, n = self.xp, self.p.shape[0]
+        inside = (self.p >= self.eps) & (self.p <= 1 - self.eps)
+        dp = ((1 - self.y) / (1 - self.clamped) - self.y / self.clamped) / n
+        return xp.where(inside, dp, 0.0)
+
+
+class SigmoidBCE:
+    """Sigmoid output + clamped BCE (notebook 000) on logits u.
+
+    fast: the notebook's dL/du = (p - y) / B, reusing p from the forward pass. naive: the chain rule
+    through the clamped BCE and a recomputed sigmoid, as a student first writes it.
+    """
+
+    def __init__(self, xp, fast: bool = True, eps: float = 1e-5):
+        self.xp, self.fast, self.bce = xp, fast, BCE(xp, eps)
+
+    def forward(self, u, y):  # u: (B, 1) logits
+        self.u = u
+        return self.bce.forward(sigmoid(self.xp, u), y)
+
+    def backward(self):
+        if self.fast:
+            return (self.bce.p - self.bce.y) / self.u.shape[0]
+        s = sigmoid(self.xp, self.u)
+        return self.bce.backward() * s * (1 - s)
+
+
+class SoftmaxCrossEntropy:
+    """Mean of logsumexp(u) - u[y] over the batch; dL/du = (softmax(u) - onehot(y)) / B."""
+
+    def __init__(self, xp):
+        self.xp = xp
+
+    def forward(self, u, y):  # u: (B, K) logits, y: (B,) class indices
+        xp = self.xp
+        shifted = u - xp.max(u, axis=1, keepdims=True)
+        exp = xp.exp(shifted)
+        total = xp.sum(exp, axis=1, keepdims=True)
+        self.softmax = exp / total
+        self.index = xp.reshape(xp.astype(y, xp.int64), (-1, 1))
+        picked = xp.take_along_axis(shifted, self.index, axis=1)
+        return xp.mean(xp.log(total) - picked)
+
+    def backward(self):
+        xp = self.xp
+        n, k = self.softmax.shape
+        onehot = xp.astype(self.index == xp.arange(k, device=_device(self.index))[None, :], self.softmax.dtype)
+        return (self.softmax - onehot) / n
+
+
+class MSE:
+    """Mean of (u - y)^2 over every element; dL/du = 2 (u - y) / (B * k)."""
+
+    def __init__(self, xp):
+        self.xp = xp
+
+    def forward(self, u, y):  # u, y: (B, k)
+        self.diff = u - self.xp.reshape(y, u.shape)
+        return self.xp.mean(self.diff * self.diff)
+
+    def backward(self):
+        return 2 * self.diff / (self.diff.shape[0] * self.diff.shape[1])
+
+
+class WeightPenalty:
+    """l1 * sum|W| + l2 * sum W^2 over weight matrices; gradient l1 sign(W) + 2 l2 W."""
+
+    def __init__(self, xp, l1: float, l2: float):
+        self.xp, self.l1, self.l2 = xp, l1, l2
+
+    def forward(self, weights: list[Array]):
+        xp, total = self.xp, 0.0
+        for w in weights:
+            if self.l1:
+                total = total + self.l1 * xp.sum(xp.abs(w))
+            if self.l2:
+                total = total + self.l2 * xp.sum(w * w)
+        return total
+
+    def backward(self, weights: list[Array]) -> list[Array]:
+        grads = []
+        for w in weights:
+            grad = self.l1 * self.xp.sign(w) if self.l1 else 0.0
+            grads.append(grad + 2 * self.l2 * w if self.l2 else grad)
+        return grads
+
+
+def _device(array):
+    from array_api_compat import device
+
+    return device(array)

@@ -1,0 +1,76 @@
+"""A whole network by hand: the manual layers of an nn.Sequential, sharing its parameter storage."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from torch import nn
+
+from redes.errors import RedesError
+from redes.manual import layers as L
+from redes.manual.losses import MSE, SigmoidBCE, SoftmaxCrossEntropy, WeightPenalty
+
+_ACTIVATIONS = {
+    nn.ReLU: "relu", nn.Tanh: "tanh", nn.Sigmoid: "sigmoid", nn.Hardsigmoid: "hardsigmoid",
+    nn.LeakyReLU: "leaky_relu", nn.ELU: "elu", nn.SELU: "selu", nn.SiLU: "silu", nn.Softplus: "softplus",
+    nn.Identity: "identity",
+}
+
+
+class Network:
+    """forward, loss and backward of `model` by hand; `params` are views of the model's tensors, in
+    `model.parameters()` order, so an optimizer updating them in place trains the model itself.
+
+    `view(tensor)` turns a parameter or buffer into an array of the backend sharing its memory;
+    `draw_mask(x, keep)` draws a dropout mask.
+    """
+
+    def __init__(self, model: nn.Sequential, loss: str, xp, view: Callable, *, fast: bool = True,
+                 draw_mask: Callable = None, l1: float = 0.0, l2: float = 0.0):
+        self.layers = [_manual_layer(module, xp, view, fast, draw_mask) for module in model]
+        self.params = [p for layer in self.layers for p in layer.params.values()]
+        self.weights = [layer.params["weight"] for layer in self.layers if isinstance(layer, L.Linear)]
+        self.loss = {"bce": lambda: SigmoidBCE(xp, fast), "cross_entropy": lambda: SoftmaxCrossEntropy(xp),
+                     "mse": lambda: MSE(xp)}[loss]()
+        self.penalty = WeightPenalty(xp, l1, l2) if (l1 or l2) else None
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer.forward(x)
+        return x
+
+    def loss_and_grads(self, x, y):
+        """(data loss, penalty or None, outputs, gradients in `params` order) of one batch."""
+        outputs = self.forward(x)
+        loss = self.loss.forward(outputs, y)
+        d = self.loss.backward()
+        for layer in reversed(self.layers):
+            d = layer.backward(d)
+        grads = [g for layer in self.layers for g in (layer.grads[k] for k in layer.params)]
+        if self.penalty is None:
+            return loss, None, outputs, grads
+        extra = dict(zip(map(id, self.weights), self.penalty.backward(self.weights)))
+        grads = [g + extra[id(p)] if id(p) in extra else g for p, g in zip(self.params, grads)]
+        return loss, self.penalty.forward(self.weights), outputs, grads
+
+
+def _manual_layer(module: nn.Module, xp, view: Callable, fast: bool, draw_mask: Callable) -> L.Layer:
+    if isinstance(module, nn.Linear):
+        return L.Linear(xp, view(module.weight), view(module.bias))
+    if isinstance(module, nn.BatchNorm1d):
+        return L.BatchNorm(xp, view(module.weight), view(module.bias), view(module.running_mean),
+                           view(module.running_var), module.momentum, module.eps)
+    if isinstance(module, nn.Dropout):
+        return L.Dropout(xp, module.p, draw_mask)
+    name = _ACTIVATIONS.get(type(module))
+    if name is None:
+        raise RedesError(f"the manual engine has no hand-written backward for {type(module).__name__}; "
+                         f"use train.engine=module or an activation among {', '.join(L.ACTIVATION_LAYERS)}")
+    kind = L.ACTIVATION_LAYERS[name]
+    if name in ("sigmoid", "tanh"):
+        return kind(xp, fast=fast)
+    if name == "leaky_relu":
+        return kind(xp, slope=module.negative_slope)
+    if name == "elu":
+        return kind(xp, alpha=module.alpha)
+    return kind(xp)

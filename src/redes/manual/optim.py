@@ -1,0 +1,70 @@
+"""SGD (momentum, Nesterov, weight decay), Adam and AdamW written by hand, with torch.optim's formulas.
+
+They update parameters in place, so the parameters may be views of an nn.Module's tensors.
+"""
+
+from __future__ import annotations
+
+import math
+
+from redes.manual.layers import Array
+
+
+class SGD:
+    """g += wd p; buf = momentum buf + g (buf = g at the first step); p -= lr (g + momentum buf | buf)."""
+
+    def __init__(self, xp, params: list[Array], lr: float, momentum: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0):
+        self.xp, self.params = xp, params
+        self.lr, self.momentum, self.nesterov, self.weight_decay = lr, momentum, nesterov, weight_decay
+        self.buffers: list = [None] * len(params)
+
+    def step(self, grads: list[Array]) -> None:
+        for i, (p, g) in enumerate(zip(self.params, grads)):
+            if self.weight_decay:
+                g = g + self.weight_decay * p
+            if self.momentum:
+                buf = self.buffers[i]
+                if buf is None:
+                    buf = self.buffers[i] = self.xp.asarray(g, copy=True)
+                else:
+                    buf *= self.momentum
+                    buf += g
+                g = g + self.momentum * buf if self.nesterov else buf
+            p -= self.lr * g
+
+
+class Adam:
+    """Adam (L2 added to the gradient) or, with `decoupled`, AdamW (p *= 1 - lr wd before the step)."""
+
+    def __init__(self, xp, params: list[Array], lr: float, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0, decoupled: bool = False):
+        self.xp, self.params = xp, params
+        self.lr, self.betas, self.eps = lr, betas, eps
+        self.weight_decay, self.decoupled = weight_decay, decoupled
+        self.steps = 0
+        self.first = [xp.zeros_like(p) for p in params]
+        self.second = [xp.zeros_like(p) for p in params]
+
+    def step(self, grads: list[Array]) -> None:
+        self.steps += 1
+        beta1, beta2 = self.betas
+        step_size = self.lr / (1 - beta1 ** self.steps)
+        root_correction = math.sqrt(1 - beta2 ** self.steps)
+        for p, g, m, v in zip(self.params, grads, self.first, self.second):
+            if self.weight_decay and self.decoupled:
+                p *= 1 - self.lr * self.weight_decay
+            elif self.weight_decay:
+                g = g + self.weight_decay * p
+            m *= beta1
+            m += (1 - beta1) * g
+            v *= beta2
+            v += (1 - beta2) * g * g
+            p -= step_size * m / (self.xp.sqrt(v) / root_correction + self.eps)
+
+
+def build(xp, params: list[Array], cfg) -> SGD | Adam:
+    """The hand-written optimizer for an OptimizerConfig."""
+    if cfg.name == "sgd":
+        return SGD(xp, params, cfg.lr, cfg.momentum, cfg.nesterov, cfg.weight_decay)
+    return Adam(xp, params, cfg.lr, tuple(cfg.betas), weight_decay=cfg.weight_decay, decoupled=cfg.name == "adamw")
