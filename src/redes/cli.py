@@ -19,6 +19,8 @@ EXAMPLES = """examples:
   redes train --set data.name=file --set data.path=mydata.csv --json
   redes eval runs/digits-001 --split val
   redes predict runs/digits-001 new_inputs.csv --out predictions.csv
+  redes check engines --steps 50                module, autograd and manual engines agree to 1e-10
+  redes check linear configs/notebook003.yaml   notebook 003's line fitted every way, beside scikit-learn
   redes config --show                           every config key with its default and meaning
 """
 
@@ -67,6 +69,19 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("input", metavar="INPUT")
     predict.add_argument("--out", metavar="FILE", help="csv file to write (must not exist); default: stdout")
 
+    check = commands.add_parser("check", help="prove the engines agree (engines) or fit notebook 003's line "
+                                "every way (linear)", description="engines: train N steps with every engine and "
+                                "backend from the same weights and batches, in float64, and print per parameter the "
+                                "largest difference from the module engine; exit status 1 past the tolerance. "
+                                "linear: fit a linear-regression config with each engine and backend, beside "
+                                "scikit-learn's LinearRegression and the closed-form least squares.")
+    check.add_argument("what", choices=("engines", "linear"))
+    _add_config_arguments(check)
+    check.add_argument("--steps", type=int, default=20, help="engines: training steps to compare (default 20)")
+    check.add_argument("--tolerance", type=float, default=1e-10, help="engines: largest absolute difference "
+                       "allowed (default 1e-10)")
+    check.add_argument("--json", action="store_true", help="engines: print the comparison as one JSON object")
+
     commands.add_parser("datasets", help="list the data sources and where cifar10 is looked for",
                         description="List every data.name and where CIFAR-10 is looked for and downloaded to.")
 
@@ -89,7 +104,7 @@ def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"train": _train, "eval": _eval, "predict": _predict, "datasets": _datasets,
+        return {"train": _train, "eval": _eval, "predict": _predict, "check": _check, "datasets": _datasets,
                 "config": _config}[args.command](args)
     except RedesError as exc:
         print(f"redes: error: {exc}", file=sys.stderr)
@@ -153,6 +168,19 @@ def _predict(args) -> int:
     out.write_text(text.getvalue())
     print(f"wrote {len(x)} predictions to {out}", file=sys.stderr)
     return 0
+
+
+def _check(args) -> int:
+    from redes.checks import check_engines, fit_linear_every_way, format_linear
+    from redes.config import load_config
+
+    cfg = load_config(args.config, args.overrides)
+    if args.what == "linear":
+        print(format_linear(fit_linear_every_way(cfg)))
+        return 0
+    comparison = check_engines(cfg, steps=args.steps, tolerance=args.tolerance)
+    print(json.dumps(comparison.to_dict()) if args.json else comparison.table())
+    return 0 if comparison.passed else 1
 
 
 def _datasets(args) -> int:

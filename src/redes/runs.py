@@ -19,12 +19,12 @@ from redes.checkpoint import load_state, load_tensors, save_tensors
 from redes.config import Config, ModelConfig, load_config
 from redes.data import SPLIT_NAMES, Scaler, Splits, load_data
 from redes.devices import resolve_device
-from redes.engines import build_engine
 from redes.errors import RedesError
-from redes.losses import output_width, predictions, probabilities, resolve_loss
+from redes.losses import predictions, probabilities
 from redes.models import build_model, count_parameters, summary
+from redes.pipeline import prepare
 from redes.reports import evaluation_report
-from redes.training import Evaluation, evaluate, fit
+from redes.training import Evaluation, evaluate
 
 ConfigLike = Union[Config, dict, str, Path, None]
 MODEL_FILE = "model.safetensors"
@@ -92,16 +92,8 @@ def train(config: ConfigLike = None, *, out: Union[str, Path, None] = None, verb
     """Train the model `config` describes and write a new run directory (`out`, or the next runs/<data>-NNN)."""
     cfg = _with_absolute_paths(_as_config(config))
     stream = stream or sys.stdout
-    device = resolve_device("cpu" if cfg.train.backend == "numpy" and cfg.train.device == "auto"
-                            else cfg.train.device)
-    dtype = getattr(torch, cfg.train.dtype)
-    generator = torch.Generator().manual_seed(cfg.train.seed)
-    splits = load_data(cfg.data, cfg.train.seed).to(device, dtype)
-    n_classes = len(splits.classes or [])
-    loss = resolve_loss(cfg.loss.name, splits.task, n_classes)
-    model = build_model(cfg.model, splits.n_features, output_width(loss, n_classes, splits.n_targets),
-                        generator).to(device, dtype)
-    engine = build_engine(cfg.train, model, loss, cfg.optimizer, cfg.regularization)
+    setup = prepare(cfg)
+    splits, model, loss, device = setup.splits, setup.model, setup.loss, setup.device
     run_dir = create_run_dir(out, cfg.data.name)
     (run_dir / "config.yaml").write_text(cfg.to_yaml())
     run = Run(cfg, model, loss, splits.task, splits.classes, splits.scaler, [], run_dir, _data=splits)
@@ -111,9 +103,7 @@ def train(config: ConfigLike = None, *, out: Union[str, Path, None] = None, verb
               f"device {device}\n\n{summary(model)}\n", file=stream, flush=True)
     callbacks = [CSVLogger(run_dir / "metrics.csv")] + ([ProgressBar(file=stream)] if verbose else [])
     start = time.perf_counter()
-    run.history = fit(engine, splits.train, splits.val, loss, epochs=cfg.train.epochs,
-                      batch_size=cfg.train.batch_size, sampler=cfg.train.sampler, generator=generator,
-                      eval_batch_size=cfg.train.eval_batch_size, callbacks=callbacks)
+    run.history = setup.fit(callbacks)
     seconds = time.perf_counter() - start
     save_run(run)
     evaluations = {name: run.evaluate(name) for name in SPLIT_NAMES if getattr(splits, name) is not None}

@@ -52,13 +52,13 @@ def fit(engine: ModuleEngine, train: Split, val: Optional[Split], loss: str, *, 
         callbacks: Sequence[Callback] = ()) -> list[dict]:
     """Train for `epochs` and return the history: one dict per epoch of train/val loss, accuracy, seconds."""
     state = FitState(epochs=epochs, steps=steps_per_epoch(len(train), batch_size, sampler))
-    with _global_rng_seeded_from(generator, train.x.device):
+    with global_rng_seeded_from(generator, train.x.device):
         _loop(engine, train, val, loss, state, batch_size, sampler, generator, eval_batch_size, callbacks)
     return state.history
 
 
 @contextmanager
-def _global_rng_seeded_from(generator: torch.Generator, device: torch.device) -> Iterator[None]:
+def global_rng_seeded_from(generator: torch.Generator, device: torch.device) -> Iterator[None]:
     """Dropout draws from torch's global RNG: seed it from `generator` and restore the caller's state after."""
     devices = [] if device.type == "cpu" else [device.index or 0]
     with torch.random.fork_rng(devices=devices, device_type=device.type if devices else "cuda"):

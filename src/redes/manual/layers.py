@@ -115,14 +115,14 @@ class LeakyReLU(Layer):
 
 
 class HardSigmoid(Layer):
-    """clip(u/6 + 1/2, 0, 1): slope 1/6 strictly inside (-3, 3), 0 outside."""
+    """clip(u + 3, 0, 6) / 6: slope 1/6 strictly inside (-3, 3), 0 outside (rounded as torch does)."""
 
     def forward(self, u):
         self.inside = (u > -3) & (u < 3)
-        return self.xp.clip(u / 6 + 0.5, 0.0, 1.0)
+        return self.xp.clip(u + 3, 0.0, 6.0) / 6
 
     def backward(self, dy):
-        return self.xp.where(self.inside, dy / 6, 0.0)
+        return self.xp.where(self.inside, dy * (1 / 6), 0.0)
 
 
 class ELU(Layer):

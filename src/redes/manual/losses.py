@@ -31,10 +31,10 @@ class BCE:
 
 
 class SigmoidBCE:
-    """Sigmoid output + clamped BCE (notebook 000) on logits u.
+    """Sigmoid output + clamped BCE (notebook 000) on logits u, with the notebook's dL/du = (p - y) / B.
 
-    fast: the notebook's dL/du = (p - y) / B, reusing p from the forward pass. naive: the chain rule
-    through the clamped BCE and a recomputed sigmoid, as a student first writes it.
+    That is the exact derivative of the unclamped loss (the clamp only keeps log finite); fast reuses
+    p from the forward pass, naive recomputes sigmoid(u).
     """
 
     def __init__(self, xp, fast: bool = True, eps: float = 1e-5):
@@ -45,10 +45,8 @@ class SigmoidBCE:
         return self.bce.forward(sigmoid(self.xp, u), y)
 
     def backward(self):
-        if self.fast:
-            return (self.bce.p - self.bce.y) / self.u.shape[0]
-        s = sigmoid(self.xp, self.u)
-        return self.bce.backward() * s * (1 - s)
+        p = self.bce.p if self.fast else sigmoid(self.xp, self.u)
+        return (p - self.bce.y) / self.u.shape[0]
 
 
 class SoftmaxCrossEntropy:

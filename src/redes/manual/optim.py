@@ -56,11 +56,10 @@ class Adam:
                 p *= 1 - self.lr * self.weight_decay
             elif self.weight_decay:
                 g = g + self.weight_decay * p
-            m *= beta1
-            m += (1 - beta1) * g
+            m += (1 - beta1) * (g - m)  # torch's lerp: the same rounding as torch.optim
             v *= beta2
             v += (1 - beta2) * g * g
-            p -= step_size * m / (self.xp.sqrt(v) / root_correction + self.eps)
+            p -= step_size * (m / (self.xp.sqrt(v) / root_correction + self.eps))
 
 
 def build(xp, params: list[Array], cfg) -> SGD | Adam:

@@ -1,0 +1,125 @@
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from redes.checks import check_engines, fit_linear_every_way, run_steps
+from redes.config import load_config
+from redes.errors import RedesError
+from redes.pipeline import prepare, with_engine
+
+CONFIGS = Path(__file__).parent.parent / "configs"
+# hardsigmoid is left out: torch's float64 hardsigmoid backward multiplies by float32(1/6), off by 3e-8
+# relative (test_torch_hardsigmoid_gradient_is_single_precision), which Adam can amplify past 1e-10.
+MANUAL_ACTIVATIONS = ["relu", "tanh", "sigmoid", "leaky_relu", "elu", "selu", "silu", "softplus", "identity"]
+DATA = {
+    "classification": ["data.name=digits", "data.max_samples=300"],
+    "binary": ["data.name=bernoulli", "data.n_samples=300", "data.n_features=12"],
+    "regression": ["data.name=linear", "data.n_samples=120", "data.noise=0.3"],
+}
+OPTIMIZERS = {
+    "sgd": ["optimizer.name=sgd", "optimizer.lr=0.05"],
+    "momentum": ["optimizer.name=sgd", "optimizer.lr=0.05", "optimizer.momentum=0.9", "optimizer.weight_decay=0.01"],
+    "nesterov": ["optimizer.name=sgd", "optimizer.lr=0.05", "optimizer.momentum=0.8", "optimizer.nesterov=true"],
+    "adam": ["optimizer.name=adam", "optimizer.lr=0.01", "optimizer.weight_decay=0.001"],
+    "adamw": ["optimizer.name=adamw", "optimizer.lr=0.01", "optimizer.weight_decay=0.05"],
+}
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(task=st.sampled_from(sorted(DATA)), optimizer=st.sampled_from(sorted(OPTIMIZERS)),
+       hidden=st.lists(st.integers(1, 12), min_size=0, max_size=3),
+       activations=st.lists(st.sampled_from(MANUAL_ACTIVATIONS), min_size=3, max_size=3),
+       dropout=st.sampled_from([0.0, 0.3]), batch=st.sampled_from([1, 7, 32]),
+       sampler=st.sampled_from(["shuffle", "replacement", "contiguous"]),
+       l1=st.sampled_from([0.0, 1e-3]), l2=st.sampled_from([0.0, 1e-3]))
+def test_random_networks_agree_across_engines_and_backends(task, optimizer, hidden, activations, dropout, batch,
+                                                           sampler, l1, l2):
+    overrides = DATA[task] + OPTIMIZERS[optimizer] + [
+        f"model.hidden={hidden}", f"model.activation={activations[:len(hidden)] or 'relu'}",
+        f"model.dropout={dropout}", f"train.batch_size={batch}", f"train.sampler={sampler}",
+        f"regularization.l1={l1}", f"regularization.l2={l2}"]
+    comparison = check_engines(load_config(overrides=overrides), steps=6)
+    assert comparison.engines == ["module/torch", "autograd/torch", "manual/torch", "manual/numpy"]
+    assert comparison.passed, comparison.table()
+
+
+def test_torch_hardsigmoid_gradient_is_single_precision():
+    from array_api_compat import torch as xp
+
+    from redes.manual.layers import HardSigmoid
+
+    x = torch.tensor([0.5], dtype=torch.float64, requires_grad=True)
+    torch.nn.functional.hardsigmoid(x).backward()
+    layer = HardSigmoid(xp)
+    layer.forward(x.detach())
+    assert layer.backward(torch.ones(1, dtype=torch.float64)).item() == 1 / 6  # exact
+    assert x.grad.item() == torch.tensor(1 / 6, dtype=torch.float32).item() != 1 / 6  # torch's
+
+
+def test_batchnorm_networks_agree_under_sgd():
+    cfg = load_config(overrides=DATA["classification"] + OPTIMIZERS["momentum"] +
+                      ["model.hidden=[10, 6]", "model.batchnorm=true", "model.activation=tanh"])
+    comparison = check_engines(cfg, steps=8)
+    assert comparison.passed, comparison.table()
+    assert "1.running_var" in comparison.differences  # the running statistics are compared too
+
+
+def test_a_wrong_gradient_is_caught(monkeypatch):
+    from redes.manual import layers
+
+    monkeypatch.setattr(layers.Tanh, "backward", lambda self, dy: dy * (1 - self.h))  # forgot the square
+    comparison = check_engines(load_config(overrides=["model.hidden=[8]", "model.activation=tanh",
+                                                      "data.max_samples=200"]), steps=3)
+    assert not comparison.passed and "FAIL" in comparison.table()
+
+
+def test_naive_backward_gives_the_fast_backward_numbers():
+    cfg = load_config(CONFIGS / "notebook000.yaml", ["data.n_samples=200", "train.dtype=float64"])
+    fast, naive = prepare(cfg), prepare(with_engine(cfg, "manual", "torch", backward="naive"))
+    assert run_steps(fast, 10) == pytest.approx(run_steps(naive, 10), rel=1e-12)
+    for p, q in zip(fast.model.parameters(), naive.model.parameters()):
+        assert torch.allclose(p, q, rtol=0, atol=1e-12)
+
+
+def test_the_manual_engine_never_touches_autograd():
+    setup = prepare(load_config(overrides=["train.engine=manual", "data.max_samples=100", "model.hidden=[8]"]))
+    before = [p.detach().clone() for p in setup.model.parameters()]
+    with torch.no_grad():  # would break any loss.backward()
+        run_steps(setup, 3)
+    assert all(p.grad is None for p in setup.model.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(before, setup.model.parameters()))  # trained in place
+
+
+def test_the_autograd_engine_zeroes_gradients_after_each_update():
+    setup = prepare(load_config(overrides=["train.engine=autograd", "data.max_samples=100", "model.hidden=[8]"]))
+    run_steps(setup, 2)
+    assert all(p.grad is None for p in setup.model.parameters())
+
+
+def test_linear_preset_matches_sklearn_with_every_engine():
+    rows = {name: (a, b) for name, a, b, _ in fit_linear_every_way(load_config(CONFIGS / "notebook003.yaml"))}
+    a_ref, b_ref = rows["sklearn LinearRegression"]
+    assert rows["closed form"] == pytest.approx((a_ref, b_ref), abs=1e-9)
+    for name in ("module/torch", "autograd/torch", "manual/torch", "manual/numpy"):
+        assert rows[name] == pytest.approx((a_ref, b_ref), abs=1e-3), name
+
+
+def test_engine_options_are_validated():
+    with pytest.raises(RedesError, match="train.backend=numpy needs train.engine=manual"):
+        load_config(overrides=["train.backend=numpy"])
+    with pytest.raises(RedesError, match="train.backward=naive needs train.engine=manual"):
+        load_config(overrides=["train.backward=naive"])
+    with pytest.raises(RedesError, match="no hand-written backward for GELU"):
+        prepare(load_config(overrides=["train.engine=manual", "model.activation=gelu", "data.max_samples=50"]))
+
+
+def test_notebook000_preset_trains_by_hand(tmp_path):
+    import redes
+
+    run = redes.train(load_config(CONFIGS / "notebook000.yaml", ["data.n_samples=600", "train.epochs=3"]),
+                      out=tmp_path / "nb0", verbose=False)
+    assert run.config.train.engine == "manual" and run.model[1].__class__.__name__ == "Tanh"
+    assert run.history[-1]["train_accuracy"] > run.history[0]["train_accuracy"]  # it memorises
