@@ -73,15 +73,61 @@ def format_epoch(logs: dict, epochs: int) -> str:
 
 
 class CSVLogger(Callback):
-    """Appends one row per epoch to metrics.csv as soon as the epoch ends, so a killed run keeps its rows."""
+    """Appends each epoch's row as soon as the epoch ends, so a killed run keeps its rows.
 
-    def __init__(self, path: Path):
-        self.path = Path(path)
+    metrics.csv holds the numbers, identical bit for bit between identical runs; the wall-clock
+    seconds go to timing.csv, which never repeats itself.
+    """
+
+    def __init__(self, run_dir: Path):
+        self.metrics, self.timing = Path(run_dir) / "metrics.csv", Path(run_dir) / "timing.csv"
 
     def on_epoch_end(self, state: "FitState", logs: dict) -> None:
-        new = not self.path.exists()
-        with open(self.path, "a", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(logs))
-            if new:
-                writer.writeheader()
-            writer.writerow(logs)
+        self.write(logs)
+
+    def write(self, logs: dict) -> None:
+        _append_row(self.metrics, {k: v for k, v in logs.items() if k != "seconds"})
+        _append_row(self.timing, {"epoch": logs["epoch"], "seconds": logs["seconds"]})
+
+    def rewrite(self, history: list[dict]) -> None:
+        """Start the files again from `history` (a resumed run drops rows written after its checkpoint)."""
+        for path in (self.metrics, self.timing):
+            path.unlink(missing_ok=True)
+        for logs in history:
+            self.write(logs)
+
+
+def _append_row(path: Path, row: dict) -> None:
+    new = not path.exists()
+    with open(path, "a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(row))
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+class Checkpoint(Callback):
+    """checkpoint.safetensors: weights, optimizer state, random states, position and history, replaced
+    atomically at the start, every `every` epochs, at the end, and when Ctrl-C stops the run."""
+
+    def __init__(self, path: Path, every: int = 1):
+        self.path, self.every = Path(path), every
+
+    def on_train_begin(self, state: "FitState") -> None:
+        if not self.path.exists():
+            self.save(state)
+
+    def on_epoch_end(self, state: "FitState", logs: dict) -> None:
+        if logs["epoch"] % self.every == 0 or logs["epoch"] == state.epochs:
+            self.save(state)
+
+    def on_train_end(self, state: "FitState") -> None:
+        if state.interrupted:
+            self.save(state)
+
+    def save(self, state: "FitState") -> None:
+        from redes.checkpoint import save_tree
+
+        engine = state.engine
+        save_tree(self.path, {"model": engine.model.state_dict(), "optimizer": engine.optimizer_state(),
+                              "loop": state.snapshot()}, kind="checkpoint")

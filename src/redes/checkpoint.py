@@ -69,3 +69,49 @@ def load_state(module: torch.nn.Module, tensors: dict[str, torch.Tensor], path: 
     if extra:
         raise RedesError(f"{path}: unexpected tensor {extra[0]!r}; the file holds another architecture")
     module.load_state_dict(tensors)
+
+
+def pack(tree, prefix: str = "") -> tuple[dict[str, torch.Tensor], object]:
+    """Split nested dicts/lists into flat named tensors and a JSON skeleton that points at them."""
+    tensors: dict[str, torch.Tensor] = {}
+
+    def walk(node, path: str):
+        if isinstance(node, torch.Tensor):
+            tensors[path] = node
+            return {"__tensor__": path}
+        if isinstance(node, dict):
+            return {"__dict__": [[walk(k, f"{path}.k{i}"), walk(v, f"{path}.{i}")] for i, (k, v) in
+                                 enumerate(node.items())]}
+        if isinstance(node, (list, tuple)):
+            return [walk(v, f"{path}.{i}") for i, v in enumerate(node)]
+        return node
+
+    return tensors, walk(tree, prefix or "t")
+
+
+def unpack(skeleton, tensors: dict[str, torch.Tensor]):
+    """The nested structure `pack` split up, its dict keys keeping their types (ints stay ints)."""
+    if isinstance(skeleton, dict) and "__tensor__" in skeleton:
+        return tensors[skeleton["__tensor__"]]
+    if isinstance(skeleton, dict) and "__dict__" in skeleton:
+        return {unpack(k, tensors): unpack(v, tensors) for k, v in skeleton["__dict__"]}
+    if isinstance(skeleton, list):
+        return [unpack(v, tensors) for v in skeleton]
+    return skeleton
+
+
+def save_tree(path: Path, tree: dict, kind: str) -> None:
+    """Write nested state (tensors anywhere inside) to one safetensors file, atomically."""
+    tensors, skeleton = pack(tree)
+    save_tensors(path, tensors, {"kind": kind, "tree": skeleton})
+
+
+def load_tree(path: Path, kind: str) -> dict:
+    """Read back what `save_tree` wrote; a file of another kind or a broken skeleton is a clear error."""
+    tensors, meta = load_tensors(path)
+    if meta.get("kind") != kind or "tree" not in meta:
+        raise RedesError(f"{path}: not a redes {kind} file")
+    try:
+        return unpack(meta["tree"], tensors)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RedesError(f"{path}: damaged {kind} metadata ({exc})") from None

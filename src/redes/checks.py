@@ -101,7 +101,7 @@ def fit_linear_every_way(cfg: Config) -> list[tuple[str, float, float, float]]:
         if len(setup.model) != 1 or setup.model[0].in_features != 1 or setup.loss != "mse":
             raise RedesError("check linear needs one input feature, model.hidden=[] and loss mse "
                              "(see configs/notebook003.yaml)")
-        history = setup.fit()
+        history = setup.fit().history
         layer = setup.model[0]
         rows.append((f"{engine}/{backend}", layer.bias.item(), layer.weight.item(), history[-1]["train_loss"]))
     x = setup.splits.train.x.cpu().double().numpy()

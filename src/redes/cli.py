@@ -11,12 +11,13 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from redes.errors import RedesError
+from redes.errors import RedesError, TrainingInterrupted
 
 EXAMPLES = """examples:
   redes train                                   an MLP on scikit-learn's digits, then its report
   redes train configs/notebook001.yaml --set train.epochs=5 --set model.hidden=[256,128]
   redes train --set data.name=file --set data.path=mydata.csv --json
+  redes resume runs/digits-001                  continue a run stopped by Ctrl-C or kill -9
   redes eval runs/digits-001 --split val
   redes predict runs/digits-001 new_inputs.csv --out predictions.csv
   redes check engines --steps 50                module, autograd and manual engines agree to 1e-10
@@ -53,6 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
                        "default: the next free runs/<data>-NNN")
     train.add_argument("--json", action="store_true", help="print the summary as one JSON object on the last "
                        "line of stdout (progress and report go to stderr)")
+
+    resume = commands.add_parser("resume", help="continue a stopped run from its last checkpoint",
+                                 description="Continue a run stopped by Ctrl-C, kill -9 or a crash from its "
+                                             "checkpoint.safetensors; it ends with the same weights and "
+                                             "metrics.csv as the run that was never interrupted.")
+    resume.add_argument("run_dir", metavar="RUN_DIR")
+    resume.add_argument("--json", action="store_true", help="print the summary as one JSON object on the last "
+                        "line of stdout")
 
     evaluate = commands.add_parser("eval", help="evaluate a saved run again on one split",
                                    description="Reload a run directory and recompute the loss, accuracy, "
@@ -104,11 +113,16 @@ def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"train": _train, "eval": _eval, "predict": _predict, "check": _check, "datasets": _datasets,
+        return {"train": _train, "resume": _resume, "eval": _eval, "predict": _predict, "check": _check, "datasets": _datasets,
                 "config": _config}[args.command](args)
     except RedesError as exc:
         print(f"redes: error: {exc}", file=sys.stderr)
         return 2
+    except TrainingInterrupted as stop:
+        hint = (f"checkpoint written; continue with: redes resume {stop.run_dir}" if stop.checkpointed
+                else "no checkpoint (train.checkpoint_every=0)")
+        print(f"redes: interrupted at epoch {stop.epoch}, step {stop.step}; {hint}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print("redes: interrupted", file=sys.stderr)
         return 130
@@ -119,10 +133,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def _train(args) -> int:
     from redes.config import load_config
-    from redes.runs import train
+    from redes.trainer import train
 
     run = train(load_config(args.config, args.overrides), out=args.out,
                 stream=sys.stderr if args.json else sys.stdout)
+    if args.json:
+        print(json.dumps(run.summary))
+    return 0
+
+
+def _resume(args) -> int:
+    from redes.trainer import resume
+
+    run = resume(args.run_dir, stream=sys.stderr if args.json else sys.stdout)
     if args.json:
         print(json.dumps(run.summary))
     return 0

@@ -122,6 +122,8 @@ class TrainConfig(_Section):
                         description="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
     seed: int = Field(0, description="seeds the split, the initial weights, dropout and the batch order")
     eval_batch_size: int = Field(4096, gt=0, description="samples per forward pass when evaluating")
+    checkpoint_every: int = Field(1, ge=0, description="write checkpoint.safetensors every N epochs "
+                                                       "(0: never), so `redes resume` can continue the run")
 
     @model_validator(mode="after")
     def _manual_only_options(self) -> "TrainConfig":

@@ -66,6 +66,13 @@ class ModuleEngine:
         self.optimizer.step()
         return result
 
+    def optimizer_state(self) -> dict:
+        """The optimizer's state (momentum buffers, Adam moments, step counts) as nested torch tensors."""
+        return self.optimizer.state_dict()
+
+    def load_optimizer_state(self, state: dict) -> None:
+        self.optimizer.load_state_dict({**state, "state": {int(k): v for k, v in state["state"].items()}})
+
 
 class AutogradEngine(ModuleEngine):
     """Gradients from autograd, the update by hand (p -= lr * g) under no_grad, then the gradients zeroed."""
@@ -81,6 +88,12 @@ class AutogradEngine(ModuleEngine):
         for p in self.params:
             p.grad = None  # the zeroing notebook 004 forgets: without it gradients add up across steps
         return result
+
+    def optimizer_state(self) -> dict:
+        return self.optimizer.state_dict()
+
+    def load_optimizer_state(self, state: dict) -> None:
+        self.optimizer.load_state_dict(_map_arrays(state, lambda t: t.to(self.params[0].device)))
 
 
 class ManualEngine:
@@ -109,6 +122,15 @@ class ManualEngine:
         self.optimizer.step(grads)
         return StepResult(_as_tensor(loss), None if penalty is None else _as_tensor(penalty), _as_tensor(outputs))
 
+    def optimizer_state(self) -> dict:
+        return _map_arrays(self.optimizer.state_dict(), lambda a: torch.from_numpy(a.copy()) if isinstance(
+            a, np.ndarray) else a)
+
+    def load_optimizer_state(self, state: dict) -> None:
+        device = next(self.model.parameters()).device
+        to_backend = (lambda t: t.numpy().copy()) if self.backend == "numpy" else (lambda t: t.to(device))
+        self.optimizer.load_state_dict(_map_arrays(state, to_backend))
+
 
 def build_engine(cfg: TrainConfig, model: nn.Module, loss: str, optimizer: OptimizerConfig,
                  regularization: RegularizationConfig):
@@ -131,6 +153,15 @@ def _torch_mask(x: torch.Tensor, keep: float) -> torch.Tensor:
 
 def _numpy_mask(x: np.ndarray, keep: float) -> np.ndarray:
     return torch.from_numpy(np.empty_like(x)).bernoulli_(keep).numpy()
+
+
+def _map_arrays(state, convert):
+    """`state` with every array (tensor or ndarray) in its nested dicts and lists passed through `convert`."""
+    if isinstance(state, dict):
+        return {k: _map_arrays(v, convert) for k, v in state.items()}
+    if isinstance(state, list):
+        return [_map_arrays(v, convert) for v in state]
+    return convert(state) if isinstance(state, (torch.Tensor, np.ndarray)) else state
 
 
 def _as_tensor(value) -> torch.Tensor:

@@ -3,3 +3,11 @@
 
 class RedesError(Exception):
     """Bad input from the user (config, data, run directory, checkpoint); the message says what and where."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped training after a step; a checkpoint was written so `redes resume` can go on."""
+
+    def __init__(self, run_dir, epoch: int, step: int, checkpointed: bool):
+        super().__init__(f"interrupted at epoch {epoch}, step {step}")
+        self.run_dir, self.epoch, self.step, self.checkpointed = run_dir, epoch, step, checkpointed

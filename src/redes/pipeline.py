@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Optional, Sequence
 
 import torch
 from torch import nn
@@ -15,7 +15,7 @@ from redes.devices import resolve_device
 from redes.engines import build_engine
 from redes.losses import output_width, resolve_loss
 from redes.models import build_model
-from redes.training import fit
+from redes.training import FitState, fit
 
 
 @dataclass
@@ -30,12 +30,12 @@ class Setup:
     model: nn.Sequential
     engine: object
 
-    def fit(self, callbacks: Sequence[Callback] = ()) -> list[dict]:
-        """Train for the configured epochs; returns the per-epoch history."""
+    def fit(self, callbacks: Sequence[Callback] = (), resume: Optional[dict] = None) -> FitState:
+        """Train for the configured epochs (or continue from a snapshot); the state holds the history."""
         t = self.config.train
         return fit(self.engine, self.splits.train, self.splits.val, self.loss, epochs=t.epochs,
                    batch_size=t.batch_size, sampler=t.sampler, generator=self.generator,
-                   eval_batch_size=t.eval_batch_size, callbacks=callbacks)
+                   eval_batch_size=t.eval_batch_size, callbacks=callbacks, resume=resume)
 
 
 def prepare(cfg: Config) -> Setup:

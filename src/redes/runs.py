@@ -4,29 +4,24 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Optional, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 import torch
 from torch import nn
 
-from redes.callbacks import CSVLogger, ProgressBar
 from redes.checkpoint import load_state, load_tensors, save_tensors
 from redes.config import Config, ModelConfig, load_config
 from redes.data import SPLIT_NAMES, Scaler, Splits, load_data
 from redes.devices import resolve_device
 from redes.errors import RedesError
 from redes.losses import predictions, probabilities
-from redes.models import build_model, count_parameters, summary
-from redes.pipeline import prepare
+from redes.models import build_model, count_parameters
 from redes.reports import evaluation_report
 from redes.training import Evaluation, evaluate
 
-ConfigLike = Union[Config, dict, str, Path, None]
 MODEL_FILE = "model.safetensors"
 
 
@@ -87,52 +82,6 @@ class Run:
         return probabilities(self._outputs(x), self.loss).numpy()
 
 
-def train(config: ConfigLike = None, *, out: Union[str, Path, None] = None, verbose: bool = True,
-          stream: Optional[IO[str]] = None) -> Run:
-    """Train the model `config` describes and write a new run directory (`out`, or the next runs/<data>-NNN)."""
-    cfg = _with_absolute_paths(_as_config(config))
-    stream = stream or sys.stdout
-    setup = prepare(cfg)
-    splits, model, loss, device = setup.splits, setup.model, setup.loss, setup.device
-    run_dir = create_run_dir(out, cfg.data.name)
-    (run_dir / "config.yaml").write_text(cfg.to_yaml())
-    run = Run(cfg, model, loss, splits.task, splits.classes, splits.scaler, [], run_dir, _data=splits)
-    if verbose:
-        print(f"run {run_dir}\ndata {cfg.data.name}: {len(splits.train)} train, {_size(splits.val)} val, "
-              f"{_size(splits.test)} test, {splits.n_features} features, task {splits.task}, loss {loss}, "
-              f"device {device}\n\n{summary(model)}\n", file=stream, flush=True)
-    callbacks = [CSVLogger(run_dir / "metrics.csv")] + ([ProgressBar(file=stream)] if verbose else [])
-    start = time.perf_counter()
-    run.history = setup.fit(callbacks)
-    seconds = time.perf_counter() - start
-    save_run(run)
-    evaluations = {name: run.evaluate(name) for name in SPLIT_NAMES if getattr(splits, name) is not None}
-    run.summary = _summary(run, seconds, device, evaluations)
-    _write_reports(run, evaluations)
-    if verbose:
-        print("\n" + (run_dir / "report.txt").read_text(), file=stream, flush=True)
-    return run
-
-
-def _as_config(config: ConfigLike) -> Config:
-    if isinstance(config, Config):
-        return config
-    if isinstance(config, dict):
-        return load_config(base=config)
-    return load_config(config)
-
-
-def _with_absolute_paths(cfg: Config) -> Config:
-    """data.path and data.root made absolute, so the saved config finds the data from any folder."""
-    absolute = {key: str(Path(value).expanduser().absolute()) for key in ("path", "root")
-                if (value := getattr(cfg.data, key)) is not None}
-    return cfg.model_copy(update={"data": cfg.data.model_copy(update=absolute)}) if absolute else cfg
-
-
-def _size(split) -> int:
-    return 0 if split is None else len(split)
-
-
 def create_run_dir(out: Union[str, Path, None], name: str, root: Union[str, Path] = "runs") -> Path:
     """A new, empty run directory: `out` (which must not hold anything) or the next free root/<name>-NNN."""
     if out is not None:
@@ -181,7 +130,7 @@ def load_run(path: Union[str, Path], device: Optional[str] = None) -> Run:
     if set(scaling) != {"shift", "scale"}:
         raise RedesError(f"{run_dir / MODEL_FILE}: the input scaling tensors are missing")
     model.to(resolve_device(device or cfg.train.device), getattr(torch, cfg.train.dtype)).eval()
-    return Run(cfg, model, loss, task, classes, Scaler(**scaling), _read_history(run_dir / "metrics.csv"),
+    return Run(cfg, model, loss, task, classes, Scaler(**scaling), _read_history(run_dir),
                run_dir, _read_json(run_dir / "summary.json"))
 
 
@@ -189,15 +138,33 @@ def _prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.
     return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
 
 
-def _read_history(path: Path) -> list[dict]:
+def _read_history(run_dir: Path) -> list[dict]:
+    """metrics.csv rows, with each epoch's seconds from timing.csv where it has them."""
+    path, timing = run_dir / "metrics.csv", run_dir / "timing.csv"
     if not path.is_file():
         return []
+    try:
+        seconds = {int(r["epoch"]): float(r["seconds"]) for r in _csv_rows(timing)} if timing.is_file() else {}
+        rows = [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items()} for row in _csv_rows(path)]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RedesError(f"{path}: not a metrics file written by redes ({exc})") from None
+    return [{**row, "seconds": seconds[row["epoch"]]} if row["epoch"] in seconds else row for row in rows]
+
+
+def _csv_rows(path: Path) -> list[dict]:
     with open(path, newline="") as handle:
-        return [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items()} for row in csv.DictReader(handle)]
+        return list(csv.DictReader(handle))
 
 
 def _read_json(path: Path) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def write_summary_and_reports(run: Run, seconds: float, device: torch.device) -> None:
+    """Evaluate every split once, then write summary.json, report.txt and the plots."""
+    evaluations = {name: run.evaluate(name) for name in SPLIT_NAMES if getattr(run.data, name) is not None}
+    run.summary = _summary(run, seconds, device, evaluations)
+    _write_reports(run, evaluations)
 
 
 def _summary(run: Run, seconds: float, device: torch.device, evaluations: dict[str, Evaluation]) -> dict[str, Any]:

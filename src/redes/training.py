@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import signal
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -13,21 +16,55 @@ from torch import nn
 from redes.callbacks import Callback
 from redes.data import Split
 from redes.data.batches import batches, steps_per_epoch
-from redes.engines import ModuleEngine
 from redes.losses import loss_function, predictions
 from redes.metrics import accuracy, r2_score
 
 
 @dataclass
+class EpochTotals:
+    """Running sums of the epoch in progress, kept on the device: read once, at the end of the epoch."""
+
+    losses: torch.Tensor  # (steps,) the data loss of each step
+    penalties: torch.Tensor  # (steps,) the penalty of each step
+    sizes: torch.Tensor  # (steps,) samples in each step
+    correct: torch.Tensor  # () correctly classified samples so far
+    seconds: float = 0.0
+
+    @classmethod
+    def zeros(cls, steps: int, device: torch.device) -> "EpochTotals":
+        zeros = torch.zeros(steps, dtype=torch.float64, device=device)
+        return cls(zeros, zeros.clone(), zeros.clone(), torch.zeros((), dtype=torch.float64, device=device))
+
+
+@dataclass
 class FitState:
-    """What callbacks see of the loop; a callback stops training by setting `stop` (never by raising)."""
+    """What callbacks see of the loop; a callback stops training by setting `stop` (never by raising).
+
+    `interrupted` is set by Ctrl-C (the loop finishes the step it is in), `diverged` holds the
+    (epoch, step) of the first non-finite loss.
+    """
 
     epochs: int
     steps: int
-    epoch: int = 0
+    engine: object
+    generator: torch.Generator
+    epoch: int = 1
     step: int = 0
     stop: bool = False
+    interrupted: bool = False
+    diverged: Optional[tuple[int, int]] = None
     history: list[dict] = field(default_factory=list)
+    epoch_start_rng: Optional[torch.Tensor] = None  # the generator's state when this epoch began
+    totals: Optional[EpochTotals] = None
+
+    def snapshot(self) -> dict:
+        """Everything needed to continue from here, bit for bit: position, random states, sums, history."""
+        totals = None if self.totals is None or self.step == 0 else {
+            "losses": self.totals.losses, "penalties": self.totals.penalties, "sizes": self.totals.sizes,
+            "correct": self.totals.correct, "seconds": self.totals.seconds}
+        return {"epoch": self.epoch, "step": self.step, "history": self.history, "totals": totals,
+                "generator": self.epoch_start_rng if self.step else self.generator.get_state(),
+                "global_rng": _global_rng_states()}
 
 
 @dataclass
@@ -47,62 +84,127 @@ class Evaluation:
         return {"loss": self.loss, "r2": self.r2}
 
 
-def fit(engine: ModuleEngine, train: Split, val: Optional[Split], loss: str, *, epochs: int, batch_size: int,
+def fit(engine, train: Split, val: Optional[Split], loss: str, *, epochs: int, batch_size: int,
         sampler: str, generator: torch.Generator, eval_batch_size: int = 4096,
-        callbacks: Sequence[Callback] = ()) -> list[dict]:
-    """Train for `epochs` and return the history: one dict per epoch of train/val loss, accuracy, seconds."""
-    state = FitState(epochs=epochs, steps=steps_per_epoch(len(train), batch_size, sampler))
-    with global_rng_seeded_from(generator, train.x.device):
-        _loop(engine, train, val, loss, state, batch_size, sampler, generator, eval_batch_size, callbacks)
-    return state.history
+        callbacks: Sequence[Callback] = (), resume: Optional[dict] = None) -> FitState:
+    """Train for `epochs` (or continue from a `FitState.snapshot()`); the returned state holds the history."""
+    state = FitState(epochs, steps_per_epoch(len(train), batch_size, sampler), engine, generator)
+    with global_rng_seeded_from(generator, train.x.device, resume), _ctrl_c_sets(state):
+        if resume is not None:
+            state.epoch, state.step, state.history = resume["epoch"], resume["step"], list(resume["history"])
+            generator.set_state(resume["generator"])
+        _loop(state, train, val, loss, batch_size, sampler, eval_batch_size, callbacks, resume)
+    return state
 
 
 @contextmanager
-def global_rng_seeded_from(generator: torch.Generator, device: torch.device) -> Iterator[None]:
-    """Dropout draws from torch's global RNG: seed it from `generator` and restore the caller's state after."""
+def global_rng_seeded_from(generator: torch.Generator, device: torch.device,
+                           resume: Optional[dict] = None) -> Iterator[None]:
+    """Dropout draws from torch's global RNG: seed it from `generator` (or restore a snapshot's state),
+    and give the caller's state back afterwards."""
     devices = [] if device.type == "cpu" else [device.index or 0]
     with torch.random.fork_rng(devices=devices, device_type=device.type if devices else "cuda"):
-        torch.manual_seed(int(torch.randint(2**62, (1,), generator=generator)))
+        if resume is None:
+            torch.manual_seed(int(torch.randint(2**62, (1,), generator=generator)))
+        else:
+            _set_global_rng_states(resume["global_rng"])
         yield
 
 
-def _loop(engine: ModuleEngine, train: Split, val: Optional[Split], loss: str, state: FitState, batch_size: int,
-          sampler: str, generator: torch.Generator, eval_batch_size: int, callbacks: Sequence[Callback]) -> None:
-    classify = loss != "mse"
+def _global_rng_states() -> list[torch.Tensor]:
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else []
+    return [torch.get_rng_state()] + list(cuda)
+
+
+def _set_global_rng_states(states: list[torch.Tensor]) -> None:
+    torch.set_rng_state(states[0])
+    if len(states) > 1:
+        torch.cuda.set_rng_state_all(states[1:])
+
+
+@contextmanager
+def _ctrl_c_sets(state: FitState) -> Iterator[None]:
+    """While training, Ctrl-C (SIGINT) only sets `state.interrupted`; the loop stops after the current step."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        state.interrupted = True
+
+    previous = signal.signal(signal.SIGINT, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _loop(state: FitState, train: Split, val: Optional[Split], loss: str, batch_size: int, sampler: str,
+          eval_batch_size: int, callbacks: Sequence[Callback], resume: Optional[dict]) -> None:
+    engine, classify, device = state.engine, loss != "mse", train.x.device
     for callback in callbacks:
         callback.on_train_begin(state)
-    for state.epoch in range(1, state.epochs + 1):
+    while state.epoch <= state.epochs and not state.interrupted:
         engine.model.train()
+        state.epoch_start_rng = state.generator.get_state()
+        skip, state.totals = _epoch_start(state, resume, device)
+        resume = None
         for callback in callbacks:
             callback.on_epoch_begin(state)
-        start = time.perf_counter()
-        loss_sum = torch.zeros((), dtype=torch.float64, device=train.x.device)
-        penalty_sum, correct, seen = torch.zeros_like(loss_sum), torch.zeros_like(loss_sum), 0
-        for state.step, (x, y) in enumerate(batches(train.x, train.y, batch_size, sampler, generator), 1):
+        start = time.perf_counter() - state.totals.seconds
+        epoch = batches(train.x, train.y, batch_size, sampler, state.generator)
+        for state.step, (x, y) in enumerate(itertools.islice(epoch, skip, None), skip + 1):
             result = engine.step(x, y)
-            loss_sum += result.loss * len(x)
+            totals = state.totals
+            totals.losses[state.step - 1] = result.loss
+            totals.sizes[state.step - 1] = len(x)
             if result.penalty is not None:
-                penalty_sum += result.penalty * len(x)
+                totals.penalties[state.step - 1] = result.penalty
             if classify:
-                correct += (predictions(result.outputs, loss) == y).sum()
-            seen += len(x)
+                totals.correct += (predictions(result.outputs, loss) == y).sum()
             for callback in callbacks:
                 callback.on_batch_end(state, result.loss)
-        logs = {"epoch": state.epoch, "train_loss": (loss_sum / seen).item(),
-                "train_penalty": (penalty_sum / seen).item()}
-        if classify:
-            logs["train_accuracy"] = (correct / seen).item()
-        logs["seconds"] = time.perf_counter() - start
-        if val is not None:
-            evaluation = evaluate(engine.model, val, loss, eval_batch_size)
-            logs.update({f"val_{key}": value for key, value in evaluation.metrics().items() if key != "r2"})
-        state.history.append(logs)
-        for callback in callbacks:
-            callback.on_epoch_end(state, logs)
-        if state.stop:
-            break
+            if state.interrupted:
+                state.totals.seconds = time.perf_counter() - start
+                break
+        else:
+            _end_epoch(state, time.perf_counter() - start, val, loss, eval_batch_size, classify, callbacks)
+            if state.stop or state.diverged:
+                break
     for callback in callbacks:
         callback.on_train_end(state)
+
+
+def _epoch_start(state: FitState, resume: Optional[dict], device: torch.device) -> tuple[int, EpochTotals]:
+    """Steps to skip and the running sums: from the snapshot when resuming mid-epoch, else from zero."""
+    if resume is None or resume["totals"] is None:
+        return 0, EpochTotals.zeros(state.steps, device)
+    t = resume["totals"]
+    return resume["step"], EpochTotals(t["losses"].to(device), t["penalties"].to(device), t["sizes"].to(device),
+                                       t["correct"].to(device), float(t["seconds"]))
+
+
+def _end_epoch(state: FitState, seconds: float, val: Optional[Split], loss: str, eval_batch_size: int,
+               classify: bool, callbacks: Sequence[Callback]) -> None:
+    """Read the epoch's sums once, evaluate on val, record the history row, let the callbacks see it."""
+    totals = state.totals
+    finite = torch.isfinite(totals.losses[:state.step])
+    if not bool(finite.all()):
+        state.diverged = (state.epoch, int((~finite).nonzero()[0]) + 1)
+        return
+    seen = totals.sizes.sum()
+    logs = {"epoch": state.epoch, "train_loss": ((totals.losses * totals.sizes).sum() / seen).item(),
+            "train_penalty": ((totals.penalties * totals.sizes).sum() / seen).item()}
+    if classify:
+        logs["train_accuracy"] = (totals.correct / seen).item()
+    logs["seconds"] = seconds
+    if val is not None:
+        evaluation = evaluate(state.engine.model, val, loss, eval_batch_size)
+        logs.update({f"val_{key}": value for key, value in evaluation.metrics().items() if key != "r2"})
+    state.history.append(logs)
+    state.epoch, state.step, state.totals = state.epoch + 1, 0, None  # a snapshot now starts the next epoch
+    for callback in callbacks:
+        callback.on_epoch_end(state, logs)
 
 
 @torch.inference_mode()

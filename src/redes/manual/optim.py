@@ -33,6 +33,12 @@ class SGD:
                 g = g + self.momentum * buf if self.nesterov else buf
             p -= self.lr * g
 
+    def state_dict(self) -> dict:
+        return {"momentum_buffers": list(self.buffers)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.buffers = list(state["momentum_buffers"])
+
 
 class Adam:
     """Adam (L2 added to the gradient) or, with `decoupled`, AdamW (p *= 1 - lr wd before the step)."""
@@ -60,6 +66,12 @@ class Adam:
             v *= beta2
             v += (1 - beta2) * g * g
             p -= step_size * (m / (self.xp.sqrt(v) / root_correction + self.eps))
+
+    def state_dict(self) -> dict:
+        return {"steps": self.steps, "first": list(self.first), "second": list(self.second)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.steps, self.first, self.second = int(state["steps"]), list(state["first"]), list(state["second"])
 
 
 def build(xp, params: list[Array], cfg) -> SGD | Adam:

@@ -1,0 +1,166 @@
+"""Nothing lost: kills, Ctrl-C, divergence, damaged checkpoints."""
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+import redes
+from redes.checkpoint import load_tree
+from redes.errors import RedesError, TrainingInterrupted
+
+# about half a second per epoch on 2 cores: long enough to be killed at many different moments
+SLOW = {"data": {"name": "bernoulli", "n_samples": 4000, "n_features": 64},
+        "model": {"hidden": [256, 256], "dropout": 0.2, "activation": "tanh"},
+        "optimizer": {"name": "adam", "lr": 0.001}, "train": {"epochs": 10, "batch_size": 8}}
+
+
+def _write_config(path: Path, config: dict) -> Path:
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _start(args, cwd) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "redes", *map(str, args)], cwd=cwd,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_new_checkpoint(path: Path, process: subprocess.Popen, timeout: float = 60) -> None:
+    """Until the process (re)writes `path`: training is under way, past its imports and data loading."""
+    before = path.stat().st_mtime_ns if path.exists() else None
+    deadline = time.monotonic() + timeout
+    while not path.exists() or path.stat().st_mtime_ns == before:
+        assert process.poll() is None, process.stderr.read()
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The run that was never interrupted."""
+    base = tmp_path_factory.mktemp("reference")
+    return redes.train(SLOW, out=base / "run", verbose=False).path
+
+
+def _same_run(path: Path, reference: Path) -> None:
+    for name in ("model.safetensors", "metrics.csv"):
+        assert (path / name).read_bytes() == (reference / name).read_bytes(), name
+    assert (path / "summary.json").is_file()
+
+
+def test_killed_at_random_moments_and_resumed_is_the_same_run(tmp_path, reference):
+    config = _write_config(tmp_path / "slow.yaml", SLOW)
+    rng = random.Random(7)
+    process = _start(["train", config, "--out", "run"], tmp_path)
+    for _ in range(3):
+        _wait_for_new_checkpoint(tmp_path / "run" / "checkpoint.safetensors", process)
+        time.sleep(rng.uniform(0.05, 0.8))
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        process = _start(["resume", "run"], tmp_path)
+    assert process.wait(timeout=120) == 0, process.stderr.read()
+    _same_run(tmp_path / "run", reference)
+
+
+def test_ctrl_c_checkpoints_mid_epoch_and_resume_finishes_the_same_run(tmp_path, reference):
+    config = _write_config(tmp_path / "slow.yaml", SLOW)
+    process = _start(["train", config, "--out", "run"], tmp_path)
+    _wait_for_new_checkpoint(tmp_path / "run" / "checkpoint.safetensors", process)
+    time.sleep(0.25)
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=60) == 130
+    message = process.stderr.read()
+    assert "redes: interrupted at epoch" in message and "redes resume run" in message
+    loop = load_tree(tmp_path / "run" / "checkpoint.safetensors", "checkpoint")["loop"]
+    assert loop["step"] > 0  # stopped inside an epoch, after a whole step
+    assert not (tmp_path / "run" / "summary.json").exists()
+    resumed = _start(["resume", "run"], tmp_path)
+    assert resumed.wait(timeout=120) == 0, resumed.stderr.read()
+    _same_run(tmp_path / "run", reference)
+
+
+def test_interrupt_in_process_raises_after_the_checkpoint(tmp_path, monkeypatch):
+    from redes.callbacks import Callback
+
+    class PressCtrlC(Callback):
+        def on_batch_end(self, state, loss):
+            if state.epoch == 2 and state.step == 5:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    import redes.trainer as trainer
+
+    monkeypatch.setattr(trainer, "ProgressBar", lambda file: PressCtrlC())
+    with pytest.raises(TrainingInterrupted) as stop:
+        redes.train({"train": {"epochs": 3, "batch_size": 64}, "model": {"hidden": [16]}}, out=tmp_path / "r")
+    assert (stop.value.epoch, stop.value.step) == (2, 5)
+    monkeypatch.undo()
+    finished = redes.resume(tmp_path / "r", verbose=False)
+    straight = redes.train({"train": {"epochs": 3, "batch_size": 64}, "model": {"hidden": [16]}},
+                           out=tmp_path / "s", verbose=False)
+    assert (tmp_path / "r/metrics.csv").read_bytes() == (tmp_path / "s/metrics.csv").read_bytes()
+    assert all(torch.equal(p, q) for p, q in zip(finished.model.parameters(), straight.model.parameters()))
+
+
+def test_divergence_stops_with_the_cause_and_keeps_the_last_good_weights(tmp_path):
+    config = {"data": {"name": "linear", "n_samples": 200}, "model": {"hidden": [8], "init_scale": 3.0},
+              "optimizer": {"name": "sgd", "lr": 50.0}, "train": {"epochs": 5, "batch_size": 10}}
+    with pytest.raises(RedesError, match=r"non-finite at epoch 1, step \d+.*optimizer.lr=50.*init_scale=3") as err:
+        redes.train(config, out=tmp_path / "d", verbose=False)
+    assert "checkpoint.safetensors" in str(err.value)
+    run = redes.load_run(tmp_path / "d")
+    initial = redes.train({**config, "train": {**config["train"], "epochs": 1}, "optimizer": {"lr": 1e-12}},
+                          out=tmp_path / "tiny", verbose=False)  # same seed, same initial weights, barely moved
+    assert all(torch.isfinite(p).all() for p in run.model.parameters())
+    assert torch.allclose(run.model[0].weight, initial.model[0].weight, atol=1e-6)
+    assert not (tmp_path / "d/summary.json").exists()
+
+
+def test_resume_refuses_what_it_cannot_continue(tmp_path, digits_run):
+    with pytest.raises(RedesError, match="already finished"):
+        redes.resume(digits_run.path)
+    with pytest.raises(RedesError, match="not a run directory"):
+        redes.resume(tmp_path)
+
+
+def _interrupted_run(tmp_path) -> Path:
+    import shutil
+
+    config = {"train": {"epochs": 2, "batch_size": 128}, "model": {"hidden": [16]}}
+    run = redes.train(config, out=tmp_path / "r", verbose=False).path
+    (run / "summary.json").unlink()  # as if killed before the end
+    return run
+
+
+def test_a_checkpoint_of_another_architecture_names_the_tensor(tmp_path):
+    run = _interrupted_run(tmp_path)
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["model"]["hidden"] = [32]
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    with pytest.raises(RedesError, match=r"tensor '0.weight' has shape \(16, 64\), the model expects \(32, 64\)"):
+        redes.resume(run, verbose=False)
+
+
+def test_truncated_tampered_and_pickled_checkpoints_are_refused(tmp_path):
+    run = _interrupted_run(tmp_path)
+    path = run / "checkpoint.safetensors"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(RedesError, match="not a valid safetensors file"):
+        redes.resume(run, verbose=False)
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.mkdir, (str(marker),))
+
+    torch.save({"model": Evil()}, path)  # a pickle where a checkpoint should be
+    with pytest.raises(RedesError, match="not a valid safetensors file"):
+        redes.resume(run, verbose=False)
+    assert not marker.exists()
