@@ -7,12 +7,13 @@ from redes.errors import RedesError
 
 __version__ = "0.1.0"
 __all__ = ["Config", "RedesError", "Run", "build_model", "evaluate", "fit", "load_config", "load_data",
-           "load_run", "resume", "train", "__version__"]
+           "load_run", "preflight", "resume", "train", "__version__"]
 
 _LAZY = {
     "Config": "redes.config", "load_config": "redes.config", "load_data": "redes.data",
     "build_model": "redes.models", "fit": "redes.training", "evaluate": "redes.training",
     "Run": "redes.runs", "load_run": "redes.runs", "train": "redes.trainer", "resume": "redes.trainer",
+    "preflight": "redes.preflight",
 }
 
 

@@ -116,7 +116,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return {"train": _train, "resume": _resume, "eval": _eval, "predict": _predict, "check": _check, "datasets": _datasets,
                 "config": _config}[args.command](args)
     except RedesError as exc:
-        print(f"redes: error: {exc}", file=sys.stderr)
+        print(f"redes: error: {'; '.join(str(exc).split(chr(10)))}", file=sys.stderr)  # always one line
         return 2
     except TrainingInterrupted as stop:
         hint = (f"checkpoint written; continue with: redes resume {stop.run_dir}" if stop.checkpointed

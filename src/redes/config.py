@@ -206,7 +206,7 @@ def load_config(path: Union[str, Path, None] = None, overrides: tuple[str, ...] 
     try:
         return Config.model_validate(raw)
     except ValidationError as exc:
-        raise RedesError(_explain(exc)) from None
+        raise RedesError(explain_validation(exc)) from None
 
 
 def _read_yaml(path: Path) -> dict:
@@ -261,7 +261,8 @@ def _check_keys(raw: dict, model: type[BaseModel], prefix: str) -> None:
             _check_keys(value, annotation, f"{dotted}.")
 
 
-def _explain(exc: ValidationError) -> str:
+def explain_validation(exc: ValidationError) -> str:
+    """The first validation error in one line, naming the key and the type it expects."""
     error = exc.errors()[0]
     key = ".".join(str(part) for part in error["loc"])
     message = error["msg"].removeprefix("Value error, ")

@@ -15,6 +15,7 @@ from redes.devices import resolve_device
 from redes.engines import build_engine
 from redes.losses import output_width, resolve_loss
 from redes.models import build_model
+from redes.preflight import preflight
 from redes.training import FitState, fit
 
 
@@ -49,6 +50,7 @@ def prepare(cfg: Config) -> Setup:
     loss = resolve_loss(cfg.loss.name, splits.task, n_classes)
     model = build_model(cfg.model, splits.n_features, output_width(loss, n_classes, splits.n_targets),
                         generator).to(device, dtype)
+    preflight(model, loss, splits.train.x, splits.train.y)
     engine = build_engine(cfg.train, model, loss, cfg.optimizer, cfg.regularization)
     return Setup(cfg, device, generator, splits, loss, model, engine)
 

@@ -10,10 +10,11 @@ from typing import Any, Optional, Union
 
 import numpy as np
 import torch
+from pydantic import ValidationError
 from torch import nn
 
 from redes.checkpoint import load_state, load_tensors, save_tensors
-from redes.config import Config, ModelConfig, load_config
+from redes.config import Config, ModelConfig, explain_validation, load_config
 from redes.data import SPLIT_NAMES, Scaler, Splits, load_data
 from redes.devices import resolve_device
 from redes.errors import RedesError
@@ -123,6 +124,8 @@ def load_run(path: Union[str, Path], device: Optional[str] = None) -> Run:
         spec = ModelConfig.model_validate(meta["model"])
         model = build_model(spec, int(meta["n_in"]), int(meta["n_out"]))
         loss, task, classes = meta["loss"], meta["task"], meta["classes"]
+    except ValidationError as exc:
+        raise RedesError(f"{run_dir / MODEL_FILE}: invalid model metadata: {explain_validation(exc)}") from None
     except (KeyError, TypeError, ValueError) as exc:
         raise RedesError(f"{run_dir / MODEL_FILE}: metadata is incomplete or invalid ({exc})") from None
     load_state(model, _prefixed(tensors, "model."), run_dir / MODEL_FILE)
