@@ -17,9 +17,9 @@ from redes.checkpoint import load_tree
 from redes.errors import RedesError, TrainingInterrupted
 
 # about half a second per epoch on 2 cores: long enough to be killed at many different moments
-SLOW = {"data": {"name": "bernoulli", "n_samples": 4000, "n_features": 64},
+SLOW = {"data": {"name": "bernoulli", "n_samples": 3000, "n_features": 64},
         "model": {"hidden": [256, 256], "dropout": 0.2, "activation": "tanh"},
-        "optimizer": {"name": "adam", "lr": 0.001}, "train": {"epochs": 10, "batch_size": 8}}
+        "optimizer": {"name": "adam", "lr": 0.001}, "train": {"epochs": 8, "batch_size": 8}}
 
 
 def _write_config(path: Path, config: dict) -> Path:

@@ -22,6 +22,7 @@ EXAMPLES = """examples:
   redes predict runs/digits-001 new_inputs.csv --out predictions.csv
   redes check engines --steps 50                module, autograd and manual engines agree to 1e-10
   redes check linear configs/notebook003.yaml   notebook 003's line fitted every way, beside scikit-learn
+  redes explain configs/notebook000.yaml        the equations of notebook 000's network, with shapes
   redes config --show                           every config key with its default and meaning
 """
 
@@ -91,6 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
                        "allowed (default 1e-10)")
     check.add_argument("--json", action="store_true", help="engines: print the comparison as one JSON object")
 
+    explain = commands.add_parser("explain", help="the forward and backward equations of a config's model",
+                                  description="For the configured model, each layer's forward and backward "
+                                              "equations with the real tensor shapes, as a student would write "
+                                              "them on paper, then the update rule and the parameter counts.")
+    _add_config_arguments(explain)
+
     commands.add_parser("datasets", help="list the data sources and where cifar10 is looked for",
                         description="List every data.name and where CIFAR-10 is looked for and downloaded to.")
 
@@ -113,7 +120,7 @@ def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"train": _train, "resume": _resume, "eval": _eval, "predict": _predict, "check": _check, "datasets": _datasets,
+        return {"train": _train, "resume": _resume, "eval": _eval, "predict": _predict, "check": _check, "explain": _explain, "datasets": _datasets,
                 "config": _config}[args.command](args)
     except RedesError as exc:
         print(f"redes: error: {'; '.join(str(exc).split(chr(10)))}", file=sys.stderr)  # always one line
@@ -204,6 +211,14 @@ def _check(args) -> int:
     comparison = check_engines(cfg, steps=args.steps, tolerance=args.tolerance)
     print(json.dumps(comparison.to_dict()) if args.json else comparison.table())
     return 0 if comparison.passed else 1
+
+
+def _explain(args) -> int:
+    from redes.config import load_config
+    from redes.explain import explain_config
+
+    print(explain_config(load_config(args.config, args.overrides)))
+    return 0
 
 
 def _datasets(args) -> int:

@@ -9,12 +9,9 @@ from torch import nn
 from redes.errors import RedesError
 from redes.manual import layers as L
 from redes.manual.losses import MSE, SigmoidBCE, SoftmaxCrossEntropy, WeightPenalty
+from redes.models import ACTIVATION_MODULES
 
-_ACTIVATIONS = {
-    nn.ReLU: "relu", nn.Tanh: "tanh", nn.Sigmoid: "sigmoid", nn.Hardsigmoid: "hardsigmoid",
-    nn.LeakyReLU: "leaky_relu", nn.ELU: "elu", nn.SELU: "selu", nn.SiLU: "silu", nn.Softplus: "softplus",
-    nn.Identity: "identity",
-}
+_ACTIVATION_NAMES = {kind: name for name, kind in ACTIVATION_MODULES.items()}
 
 
 class Network:
@@ -62,8 +59,8 @@ def _manual_layer(module: nn.Module, xp, view: Callable, fast: bool, draw_mask: 
                            view(module.running_var), module.momentum, module.eps)
     if isinstance(module, nn.Dropout):
         return L.Dropout(xp, module.p, draw_mask)
-    name = _ACTIVATIONS.get(type(module))
-    if name is None:
+    name = _ACTIVATION_NAMES.get(type(module))
+    if name not in L.ACTIVATION_LAYERS:
         raise RedesError(f"the manual engine has no hand-written backward for {type(module).__name__}; "
                          f"use train.engine=module or an activation among {', '.join(L.ACTIVATION_LAYERS)}")
     kind = L.ACTIVATION_LAYERS[name]
