@@ -110,8 +110,8 @@ class Checkpoint(Callback):
     """checkpoint.safetensors: weights, optimizer state, random states, position and history, replaced
     atomically at the start, every `every` epochs, at the end, and when Ctrl-C stops the run."""
 
-    def __init__(self, path: Path, every: int = 1):
-        self.path, self.every = Path(path), every
+    def __init__(self, path: Path, every: int = 1, config: Optional[dict] = None):
+        self.path, self.every, self.config = Path(path), every, config or {}
 
     def on_train_begin(self, state: "FitState") -> None:
         if not self.path.exists():
@@ -130,4 +130,4 @@ class Checkpoint(Callback):
 
         engine = state.engine
         save_tree(self.path, {"model": engine.model.state_dict(), "optimizer": engine.optimizer_state(),
-                              "loop": state.snapshot()}, kind="checkpoint")
+                              "loop": state.snapshot(), "config": self.config}, kind="checkpoint")

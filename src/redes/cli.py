@@ -92,6 +92,17 @@ def build_parser() -> argparse.ArgumentParser:
                        "allowed (default 1e-10)")
     check.add_argument("--json", action="store_true", help="engines: print the comparison as one JSON object")
 
+    grad = commands.add_parser(
+        "gradcheck", help="check hand-written backward passes (built-in, or your FILE.py:CLASS)",
+        description="Check every built-in manual layer, loss and penalty (or your own layer) against "
+                    "torch.autograd and float64 finite differences on random inputs, and print a table of "
+                    "errors saying which check failed; exit status 1 when any check fails. A layer is a class "
+                    "constructible with no arguments, with forward(x) -> y and backward(dy) -> dx on NumPy "
+                    "arrays, and params/grads dicts if it has parameters. See docs/gradcheck.md.")
+    grad.add_argument("target", metavar="FILE.py:CLASS", nargs="?", help="your layer (default: all built-ins)")
+    grad.add_argument("--shape", metavar="B,N", default="4,5", help="input shape, batch and width (default 4,5)")
+    grad.add_argument("--json", action="store_true", help="print the results as one JSON object")
+
     explain = commands.add_parser("explain", help="the forward and backward equations of a config's model",
                                   description="For the configured model, each layer's forward and backward "
                                               "equations with the real tensor shapes, as a student would write "
@@ -120,7 +131,7 @@ def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"train": _train, "resume": _resume, "eval": _eval, "predict": _predict, "check": _check, "explain": _explain, "datasets": _datasets,
+        return {"train": _train, "resume": _resume, "eval": _eval, "predict": _predict, "check": _check, "gradcheck": _gradcheck, "explain": _explain, "datasets": _datasets,
                 "config": _config}[args.command](args)
     except RedesError as exc:
         print(f"redes: error: {'; '.join(str(exc).split(chr(10)))}", file=sys.stderr)  # always one line
@@ -211,6 +222,14 @@ def _check(args) -> int:
     comparison = check_engines(cfg, steps=args.steps, tolerance=args.tolerance)
     print(json.dumps(comparison.to_dict()) if args.json else comparison.table())
     return 0 if comparison.passed else 1
+
+
+def _gradcheck(args) -> int:
+    from redes.gradcheck import format_table, gradcheck, parse_shape, report_dict
+
+    results = gradcheck(args.target, parse_shape(args.shape))
+    print(json.dumps(report_dict(results)) if args.json else format_table(results))
+    return 0 if all(r.passed for r in results) else 1
 
 
 def _explain(args) -> int:

@@ -60,7 +60,7 @@ def _train(setup: Setup, run_dir: Path, verbose: bool, stream: IO[str], snapshot
               f"device {setup.device}\n\n{summary(setup.model)}\n", file=stream, flush=True)
     callbacks = [CSVLogger(run_dir)] + ([ProgressBar(file=stream)] if verbose else [])
     if cfg.train.checkpoint_every:
-        callbacks.append(Checkpoint(run_dir / CHECKPOINT_FILE, cfg.train.checkpoint_every))
+        callbacks.append(Checkpoint(run_dir / CHECKPOINT_FILE, cfg.train.checkpoint_every, cfg.to_dict()))
     start = time.perf_counter()
     state = setup.fit(callbacks, resume=snapshot)
     run.history = state.history

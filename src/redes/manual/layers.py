@@ -182,8 +182,8 @@ class Identity(Layer):
 class Dropout(Layer):
     """Zero each unit with probability p and scale the rest by 1/(1-p); the mask comes from `draw_mask`.
 
-    `draw_mask(shape)` returns a 0/1 array of that shape (keep probability 1-p); the engine passes
-    one drawing from torch's generator, as nn.Dropout does on the CPU, so the masks match.
+    `draw_mask(x, keep)` returns a 0/1 array shaped like x, each entry 1 with probability `keep`; the
+    engine passes one drawing from torch's generator, as nn.Dropout does on the CPU, so the masks match.
     """
 
     def __init__(self, xp, p: float, draw_mask):
