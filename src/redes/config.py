@@ -133,6 +133,11 @@ class TrainConfig(_Section):
         return self
 
 
+class LogConfig(_Section):
+    tensorboard: bool = Field(False, description="also write TensorBoard scalars and weight/gradient histograms "
+                                                 "to RUN_DIR/tensorboard (needs redes[tensorboard])")
+
+
 class Config(_Section):
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
@@ -140,6 +145,7 @@ class Config(_Section):
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
     regularization: RegularizationConfig = Field(default_factory=RegularizationConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    log: LogConfig = Field(default_factory=LogConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (lists, numbers, strings), as written to config.yaml."""
