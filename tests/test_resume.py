@@ -78,8 +78,9 @@ def test_ctrl_c_checkpoints_mid_epoch_and_resume_finishes_the_same_run(tmp_path,
     assert process.wait(timeout=60) == 130
     message = process.stderr.read()
     assert "redes: interrupted at epoch" in message and "redes resume run" in message
-    loop = load_tree(tmp_path / "run" / "checkpoint.safetensors", "checkpoint")["loop"]
-    assert loop["step"] > 0  # stopped inside an epoch, after a whole step
+    checkpoint = load_tree(tmp_path / "run" / "checkpoint.safetensors", "checkpoint")
+    assert checkpoint["loop"]["step"] > 0  # stopped inside an epoch, after a whole step
+    assert checkpoint["config"]["model"]["hidden"] == [256, 256]
     assert not (tmp_path / "run" / "summary.json").exists()
     resumed = _start(["resume", "run"], tmp_path)
     assert resumed.wait(timeout=120) == 0, resumed.stderr.read()

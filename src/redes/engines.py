@@ -29,7 +29,8 @@ class StepResult:
 
     loss: torch.Tensor
     penalty: Optional[torch.Tensor]
-    outputs: torch.Tensor
+    outputs: Optional[torch.Tensor]
+    correct: Optional[torch.Tensor] = None  # set by engines that count correct predictions themselves
 
 
 def build_optimizer(cfg: OptimizerConfig, model: nn.Module) -> torch.optim.Optimizer:

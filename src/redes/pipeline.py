@@ -12,6 +12,7 @@ from redes.callbacks import Callback
 from redes.config import Config
 from redes.data import Splits, load_data
 from redes.devices import resolve_device
+from redes.distributed import ShardedEngine, World, check_engine, join, world_from_environment
 from redes.engines import build_engine
 from redes.losses import output_width, resolve_loss
 from redes.models import build_model
@@ -30,6 +31,7 @@ class Setup:
     loss: str
     model: nn.Sequential
     engine: object
+    world: Optional[World] = None  # set under torchrun
 
     def fit(self, callbacks: Sequence[Callback] = (), resume: Optional[dict] = None) -> FitState:
         """Train for the configured epochs (or continue from a snapshot); the state holds the history."""
@@ -41,8 +43,13 @@ class Setup:
 
 def prepare(cfg: Config) -> Setup:
     """Load the data, build the model from the seed, and the engine `train.engine` names, on one device."""
+    world = world_from_environment()
     device = resolve_device("cpu" if cfg.train.backend == "numpy" and cfg.train.device == "auto"
                             else cfg.train.device)
+    if world is not None:
+        check_engine(cfg.train.engine)
+        device = torch.device("cuda", world.local_rank) if device.type == "cuda" else device
+        join(world, device)
     dtype = getattr(torch, cfg.train.dtype)
     generator = torch.Generator().manual_seed(cfg.train.seed)
     splits = load_data(cfg.data, cfg.train.seed).to(device, dtype)
@@ -51,8 +58,9 @@ def prepare(cfg: Config) -> Setup:
     model = build_model(cfg.model, splits.n_features, output_width(loss, n_classes, splits.n_targets),
                         generator).to(device, dtype)
     preflight(model, loss, splits.train.x, splits.train.y)
-    engine = build_engine(cfg.train, model, loss, cfg.optimizer, cfg.regularization)
-    return Setup(cfg, device, generator, splits, loss, model, engine)
+    engine = build_engine(cfg.train, model, loss, cfg.optimizer, cfg.regularization) if world is None else \
+        ShardedEngine(model, loss, cfg.optimizer, cfg.regularization, world)
+    return Setup(cfg, device, generator, splits, loss, model, engine, world)
 
 
 def with_engine(cfg: Config, engine: str, backend: str = "torch", **train) -> Config:

@@ -163,10 +163,10 @@ def _read_json(path: Path) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def write_summary_and_reports(run: Run, seconds: float, device: torch.device) -> None:
+def write_summary_and_reports(run: Run, seconds: float, device: torch.device, processes: int = 1) -> None:
     """Evaluate every split once, then write summary.json, report.txt and the plots."""
     evaluations = {name: run.evaluate(name) for name in SPLIT_NAMES if getattr(run.data, name) is not None}
-    run.summary = _summary(run, seconds, device, evaluations)
+    run.summary = _summary(run, seconds, device, evaluations) | {"processes": processes}
     _write_reports(run, evaluations)
 
 

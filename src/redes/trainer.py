@@ -10,6 +10,7 @@ from typing import IO, Optional, Union
 from redes.callbacks import CSVLogger, Checkpoint, ProgressBar
 from redes.checkpoint import load_state, load_tree
 from redes.config import Config, load_config
+from redes.distributed import leave
 from redes.errors import RedesError, TrainingInterrupted
 from redes.models import summary
 from redes.pipeline import Setup, prepare
@@ -24,8 +25,10 @@ def train(config: ConfigLike = None, *, out: Union[str, Path, None] = None, verb
     """Train the model `config` describes and write a new run directory (`out`, or the next runs/<data>-NNN)."""
     cfg = _with_absolute_paths(_as_config(config))
     setup = prepare(cfg)
-    run_dir = create_run_dir(out, cfg.data.name)
-    (run_dir / "config.yaml").write_text(cfg.to_yaml())
+    run_dir = None
+    if _is_main(setup):  # under torchrun, rank 0 alone writes the run directory
+        run_dir = create_run_dir(out, cfg.data.name)
+        (run_dir / "config.yaml").write_text(cfg.to_yaml())
     return _train(setup, run_dir, verbose, stream or sys.stdout, snapshot=None)
 
 
@@ -45,12 +48,29 @@ def resume(run_dir: Union[str, Path], *, verbose: bool = True, stream: Optional[
     setup = prepare(load_config(run_dir / "config.yaml"))
     state = load_tree(run_dir / CHECKPOINT_FILE, "checkpoint")
     _restore(setup, state, run_dir / CHECKPOINT_FILE)
-    CSVLogger(run_dir).rewrite(state["loop"]["history"])
-    return _train(setup, run_dir, verbose, stream or sys.stdout, snapshot=state["loop"])
+    if _is_main(setup):
+        CSVLogger(run_dir).rewrite(state["loop"]["history"])
+    return _train(setup, run_dir if _is_main(setup) else None, verbose, stream or sys.stdout, state["loop"])
 
 
-def _train(setup: Setup, run_dir: Path, verbose: bool, stream: IO[str], snapshot: Optional[dict]) -> Run:
-    """Fit with the progress bar, metrics files and checkpoints, then save and report; or stop cleanly."""
+def _is_main(setup: Setup) -> bool:
+    return setup.world is None or setup.world.is_main
+
+
+def _train(setup: Setup, run_dir: Optional[Path], verbose: bool, stream: IO[str], snapshot: Optional[dict]) -> Run:
+    """Fit with the progress bar, metrics files and checkpoints, then save and report; or stop cleanly.
+
+    With no `run_dir` (the other ranks under torchrun) it trains, writes nothing and reports nothing.
+    """
+    try:
+        return _fit_and_save(setup, run_dir, verbose and run_dir is not None, stream, snapshot)
+    finally:
+        if setup.world is not None:
+            leave()
+
+
+def _fit_and_save(setup: Setup, run_dir: Optional[Path], verbose: bool, stream: IO[str],
+                  snapshot: Optional[dict]) -> Run:
     cfg, splits = setup.config, setup.splits
     run = Run(cfg, setup.model, setup.loss, splits.task, splits.classes, splits.scaler, [], run_dir, _data=splits)
     if verbose:
@@ -58,8 +78,8 @@ def _train(setup: Setup, run_dir: Path, verbose: bool, stream: IO[str], snapshot
         print(f"{where} {run_dir}\ndata {cfg.data.name}: {len(splits.train)} train, {_size(splits.val)} val, "
               f"{_size(splits.test)} test, {splits.n_features} features, task {splits.task}, loss {setup.loss}, "
               f"device {setup.device}\n\n{summary(setup.model)}\n", file=stream, flush=True)
-    callbacks = [CSVLogger(run_dir)] + ([ProgressBar(file=stream)] if verbose else [])
-    if cfg.train.checkpoint_every:
+    callbacks = [CSVLogger(run_dir)] + ([ProgressBar(file=stream)] if verbose else []) if run_dir else []
+    if cfg.train.checkpoint_every and run_dir:
         callbacks.append(Checkpoint(run_dir / CHECKPOINT_FILE, cfg.train.checkpoint_every, cfg.to_dict()))
     start = time.perf_counter()
     state = setup.fit(callbacks, resume=snapshot)
@@ -68,8 +88,11 @@ def _train(setup: Setup, run_dir: Path, verbose: bool, stream: IO[str], snapshot
         raise RedesError(_divergence(setup, run, state.diverged))
     if state.interrupted:
         raise TrainingInterrupted(run_dir, state.epoch, state.step, bool(cfg.train.checkpoint_every))
+    if run_dir is None:
+        return run
     save_run(run)
-    write_summary_and_reports(run, time.perf_counter() - start, setup.device)
+    processes = 1 if setup.world is None else setup.world.size
+    write_summary_and_reports(run, time.perf_counter() - start, setup.device, processes)
     if verbose:
         print("\n" + (run_dir / "report.txt").read_text(), file=stream, flush=True)
     return run
@@ -103,15 +126,15 @@ def _check_loop(loop: dict) -> None:
 def _divergence(setup: Setup, run: Run, where: tuple[int, int]) -> str:
     """Keep the last good weights as the run's model and say what probably went wrong."""
     epoch, step = where
-    checkpoint = run.path / CHECKPOINT_FILE
-    if checkpoint.is_file():
+    checkpoint = run.path / CHECKPOINT_FILE if run.path else None
+    if checkpoint is not None and checkpoint.is_file():
         good = load_tree(checkpoint, "checkpoint")
         _restore(setup, good, checkpoint)
         save_run(run)
         kept = (f"the last good checkpoint ({checkpoint}, {good['loop']['epoch'] - 1} epochs done) is kept and "
                 f"{run.path / MODEL_FILE} holds its weights")
     else:
-        kept = "no checkpoint was written (train.checkpoint_every=0)"
+        kept = "no checkpoint was written"
     cfg = setup.config
     causes = [f"a learning rate too high (optimizer.lr={cfg.optimizer.lr:g})"]
     if cfg.model.init_scale is not None:

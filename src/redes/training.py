@@ -161,7 +161,8 @@ def _loop(state: FitState, train: Split, val: Optional[Split], loss: str, batch_
             if result.penalty is not None:
                 totals.penalties[state.step - 1] = result.penalty
             if classify:
-                totals.correct += (predictions(result.outputs, loss) == y).sum()
+                totals.correct += (predictions(result.outputs, loss) == y).sum() if result.correct is None \
+                    else result.correct
             for callback in callbacks:
                 callback.on_batch_end(state, result.loss)
             if state.interrupted:
