@@ -93,10 +93,20 @@ def test_the_manual_engine_never_touches_autograd():
     assert any(not torch.equal(a, b) for a, b in zip(before, setup.model.parameters()))  # trained in place
 
 
-def test_the_autograd_engine_zeroes_gradients_after_each_update():
-    setup = prepare(load_config(overrides=["train.engine=autograd", "data.max_samples=100", "model.hidden=[8]"]))
-    run_steps(setup, 2)
-    assert all(p.grad is None for p in setup.model.parameters())
+def test_the_autograd_engine_zeroes_gradients_before_each_backward(monkeypatch):
+    from redes.engines import AutogradEngine, ModuleEngine
+
+    cfg = load_config(overrides=["data.max_samples=100", "model.hidden=[8]", "optimizer.name=sgd"])
+    assert check_engines(cfg, steps=4).passed
+    # notebook 004's bug, gradients never zeroed, is what check engines would catch
+    def accumulating_step(self, x, y):
+        result = ModuleEngine._forward_backward(self, x, y)
+        with torch.no_grad():
+            self.optimizer.step([p.grad for p in self.params])
+        return result
+
+    monkeypatch.setattr(AutogradEngine, "step", accumulating_step)
+    assert not check_engines(cfg, steps=4).passed
 
 
 def test_linear_preset_matches_sklearn_with_every_engine():

@@ -67,6 +67,10 @@ class ModuleEngine:
         self.optimizer.step()
         return result
 
+    def gradients(self) -> list:
+        """The gradients the last step used, in `model.parameters()` order (None where a parameter had none)."""
+        return [p.grad for p in self.model.parameters()]
+
     def optimizer_state(self) -> dict:
         """The optimizer's state (momentum buffers, Adam moments, step counts) as nested torch tensors."""
         return self.optimizer.state_dict()
@@ -83,11 +87,11 @@ class AutogradEngine(ModuleEngine):
         return manual_optim.build(_torch_namespace(), [p.detach() for p in self.params], cfg)
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> StepResult:
+        for p in self.params:
+            p.grad = None  # the zeroing notebook 004 forgets: without it gradients add up across steps
         result = self._forward_backward(x, y)
         with torch.no_grad():
             self.optimizer.step([p.grad for p in self.params])
-        for p in self.params:
-            p.grad = None  # the zeroing notebook 004 forgets: without it gradients add up across steps
         return result
 
     def optimizer_state(self) -> dict:
@@ -121,7 +125,12 @@ class ManualEngine:
             x, y = x.numpy(), y.numpy()
         loss, penalty, outputs, grads = self.network.loss_and_grads(x, y)
         self.optimizer.step(grads)
+        self.last_grads = grads
         return StepResult(_as_tensor(loss), None if penalty is None else _as_tensor(penalty), _as_tensor(outputs))
+
+    def gradients(self) -> list:
+        """The gradients the last step used (loss and penalty), in `model.parameters()` order."""
+        return [torch.as_tensor(g) for g in getattr(self, "last_grads", [])]
 
     def optimizer_state(self) -> dict:
         return _map_arrays(self.optimizer.state_dict(), lambda a: torch.from_numpy(a.copy()) if isinstance(

@@ -24,6 +24,10 @@ def train(config: ConfigLike = None, *, out: Union[str, Path, None] = None, verb
           stream: Optional[IO[str]] = None) -> Run:
     """Train the model `config` describes and write a new run directory (`out`, or the next runs/<data>-NNN)."""
     cfg = _with_absolute_paths(_as_config(config))
+    if cfg.log.tensorboard:
+        from redes.tensorboard import require_tensorboard
+
+        require_tensorboard()  # before anything is written
     setup = prepare(cfg)
     run_dir = None
     if _is_main(setup):  # under torchrun, rank 0 alone writes the run directory
@@ -81,6 +85,10 @@ def _fit_and_save(setup: Setup, run_dir: Optional[Path], verbose: bool, stream: 
     callbacks = [CSVLogger(run_dir)] + ([ProgressBar(file=stream)] if verbose else []) if run_dir else []
     if cfg.train.checkpoint_every and run_dir:
         callbacks.append(Checkpoint(run_dir / CHECKPOINT_FILE, cfg.train.checkpoint_every, cfg.to_dict()))
+    if cfg.log.tensorboard and run_dir:
+        from redes.tensorboard import TensorBoardLogger
+
+        callbacks.append(TensorBoardLogger(run_dir / "tensorboard"))
     start = time.perf_counter()
     state = setup.fit(callbacks, resume=snapshot)
     run.history = state.history
