@@ -155,3 +155,21 @@ def test_import_is_fast_and_light():
     code = "import sys, redes; print('torch' in sys.modules, 'matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def test_plot_redraws_and_compare_shows_differences(cli, tmp_path):
+    cli("train", *QUICK, "--out", "a")
+    cli("train", *QUICK, "--set", "optimizer.lr=0.01", "--out", "b")
+    (tmp_path / "a/plots/learning_curves.png").unlink()
+    result = cli("plot", "a")
+    assert result.status == 0 and (tmp_path / "a/plots/learning_curves.png").read_bytes()[:4] == b"\x89PNG"
+    table = cli("compare", "a", "b").out.splitlines()
+    lr = next(line for line in table if line.startswith("optimizer.lr"))
+    assert lr.split()[1:] == ["0.0010", "0.0100"]
+    assert not any(line.startswith("model.hidden") for line in table)  # the same in both: not shown
+    summary_a = json.loads((tmp_path / "a/summary.json").read_text())
+    accuracy = next(line for line in table if line.startswith("test accuracy"))
+    assert accuracy.split()[2] == f"{summary_a['test']['accuracy']:.4f}"
+    data = json.loads(cli("compare", "a", "b", "--json").out)
+    assert [d["config"]["optimizer"]["lr"] for d in data] == [0.001, 0.01]
+    assert_one_line_error(cli("compare", "a", "nothing"), "run directory nothing does not exist")

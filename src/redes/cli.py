@@ -92,6 +92,17 @@ def build_parser() -> argparse.ArgumentParser:
                        "allowed (default 1e-10)")
     check.add_argument("--json", action="store_true", help="engines: print the comparison as one JSON object")
 
+    plot = commands.add_parser("plot", help="draw a run's learning curves and confusion matrix again",
+                               description="Draw a run directory's learning curves (train/val loss and accuracy "
+                                           "per epoch) and confusion matrix as PNG files in RUN_DIR/plots.")
+    plot.add_argument("run_dir", metavar="RUN_DIR")
+
+    compare = commands.add_parser("compare", help="runs side by side: config differences and final metrics",
+                                  description="A table of runs: the config keys whose values differ, then the "
+                                              "final train/val/test metrics, epochs, seconds per epoch, parameters.")
+    compare.add_argument("run_dirs", metavar="RUN_DIR", nargs="+")
+    compare.add_argument("--json", action="store_true", help="print the runs' configs and summaries as JSON")
+
     grad = commands.add_parser(
         "gradcheck", help="check hand-written backward passes (built-in, or your FILE.py:CLASS)",
         description="Check every built-in manual layer, loss and penalty (or your own layer) against "
@@ -131,7 +142,7 @@ def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"train": _train, "resume": _resume, "eval": _eval, "predict": _predict, "check": _check, "gradcheck": _gradcheck, "explain": _explain, "datasets": _datasets,
+        return {"train": _train, "resume": _resume, "eval": _eval, "predict": _predict, "check": _check, "plot": _plot, "compare": _compare, "gradcheck": _gradcheck, "explain": _explain, "datasets": _datasets,
                 "config": _config}[args.command](args)
     except RedesError as exc:
         print(f"redes: error: {'; '.join(str(exc).split(chr(10)))}", file=sys.stderr)  # always one line
@@ -222,6 +233,26 @@ def _check(args) -> int:
     comparison = check_engines(cfg, steps=args.steps, tolerance=args.tolerance)
     print(json.dumps(comparison.to_dict()) if args.json else comparison.table())
     return 0 if comparison.passed else 1
+
+
+def _plot(args) -> int:
+    from redes.runs import load_run, write_plots
+
+    for path in write_plots(load_run(args.run_dir)):
+        print(path)
+    return 0
+
+
+def _compare(args) -> int:
+    from redes.reports import compare_runs
+    from redes.runs import load_run
+
+    runs = [load_run(path) for path in args.run_dirs]
+    if args.json:
+        print(json.dumps([{"run_dir": str(r.path), "config": r.config.to_dict(), "summary": r.summary} for r in runs]))
+    else:
+        print(compare_runs(runs))
+    return 0
 
 
 def _gradcheck(args) -> int:

@@ -20,3 +20,40 @@ def evaluation_report(split: str, evaluation: Evaluation, classes: Optional[list
     lines += ["", classification_report(evaluation.predicted, evaluation.target, names).rstrip(), "",
               format_confusion(confusion_matrix(evaluation.predicted, evaluation.target, len(names)), names)]
     return "\n".join(lines)
+
+
+def compare_runs(runs: list) -> str:
+    """Runs side by side: the config keys whose values differ, then each run's final metrics."""
+    configs = [_flatten(run.config.to_dict()) for run in runs]
+    differing = [key for key in configs[0] if len({repr(c.get(key)) for c in configs}) > 1]
+    names = [str(run.path) for run in runs]
+    rows = [("run", names)] + [(key, [_text(c.get(key)) for c in configs]) for key in differing]
+    for split in ("train", "val", "test"):
+        for metric in ("loss", "accuracy", "r2"):
+            values = [(run.summary.get(split) or {}).get(metric) for run in runs]
+            if any(v is not None for v in values):
+                rows.append((f"{split} {metric}", [_text(v) for v in values]))
+    for key in ("epochs", "seconds_per_epoch", "parameters"):
+        rows.append((key, [_text(run.summary.get(key)) for run in runs]))
+    first = max(len(key) for key, _ in rows)
+    widths = [max(len(values[i]) for _, values in rows) for i in range(len(runs))]
+    lines = [f"{key:<{first}}  " + "  ".join(f"{v:>{w}}" for v, w in zip(values, widths)) for key, values in rows]
+    if not differing:
+        lines.insert(1, "(the configs are identical)")
+    return "\n".join(lines)
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _text(value) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4f}" if isinstance(value, float) else str(value)

@@ -185,15 +185,24 @@ def _summary(run: Run, seconds: float, device: torch.device, evaluations: dict[s
 
 def _write_reports(run: Run, evaluations: dict[str, Evaluation]) -> None:
     """summary.json, report.txt (per-class metrics of test, else val, else train) and the plots."""
-    from redes import plots
-
     (run.path / "summary.json").write_text(json.dumps(run.summary, indent=2) + "\n")
     split = next(name for name in ("test", "val", "train") if name in evaluations)
     evaluation = evaluations[split]
     text = f"run {run.path}\n\n" + evaluation_report(split, evaluation, run.classes)
     (run.path / "report.txt").write_text(text + "\n")
+    write_plots(run, split, evaluation)
+
+
+def write_plots(run: Run, split: Optional[str] = None, evaluation: Optional[Evaluation] = None) -> list[Path]:
+    """RUN_DIR/plots: the learning curves and, for classifiers, the confusion matrix of `split` (test, else
+    val, else train); drawn from the saved run when no evaluation is given."""
+    from redes import plots
+
     plot_dir = run.path / "plots"
     plot_dir.mkdir(exist_ok=True)
-    plots.learning_curves(run.history, plot_dir / "learning_curves.png")
+    written = [plots.learning_curves(run.history, plot_dir / "learning_curves.png")]
     if run.classes:
-        plots.confusion_matrix(evaluation, run.classes, plot_dir / "confusion_matrix.png", title=split)
+        split = split or next(name for name in ("test", "val", "train") if getattr(run.data, name) is not None)
+        evaluation = evaluation or run.evaluate(split)
+        written.append(plots.confusion_matrix(evaluation, run.classes, plot_dir / "confusion_matrix.png", split))
+    return written
