@@ -6,14 +6,14 @@ Importing redes is cheap: torch and the rest load when a function needs them.
 from redes.errors import RedesError
 
 __version__ = "0.1.0"
-__all__ = ["Config", "RedesError", "Run", "build_model", "evaluate", "fit", "load_config", "load_data",
-           "load_run", "preflight", "resume", "train", "__version__"]
+__all__ = ["Config", "MLPClassifier", "MLPRegressor", "RedesError", "Run", "build_model", "evaluate", "fit",
+           "load_config", "load_data", "load_run", "preflight", "resume", "train", "__version__"]
 
 _LAZY = {
     "Config": "redes.config", "load_config": "redes.config", "load_data": "redes.data",
     "build_model": "redes.models", "fit": "redes.training", "evaluate": "redes.training",
     "Run": "redes.runs", "load_run": "redes.runs", "train": "redes.trainer", "resume": "redes.trainer",
-    "preflight": "redes.preflight",
+    "preflight": "redes.preflight", "MLPClassifier": "redes.estimators", "MLPRegressor": "redes.estimators",
 }
 
 
