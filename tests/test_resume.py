@@ -19,7 +19,7 @@ from redes.errors import RedesError, TrainingInterrupted
 # about half a second per epoch on 2 cores: long enough to be killed at many different moments
 SLOW = {"data": {"name": "bernoulli", "n_samples": 3000, "n_features": 64},
         "model": {"hidden": [256, 256], "dropout": 0.2, "activation": "tanh"},
-        "optimizer": {"name": "adam", "lr": 0.001}, "train": {"epochs": 8, "batch_size": 8}}
+        "optimizer": {"name": "adam", "lr": 0.001}, "train": {"epochs": 12, "batch_size": 8}}
 
 
 def _write_config(path: Path, config: dict) -> Path:
@@ -58,14 +58,18 @@ def _same_run(path: Path, reference: Path) -> None:
 def test_killed_at_random_moments_and_resumed_is_the_same_run(tmp_path, reference):
     config = _write_config(tmp_path / "slow.yaml", SLOW)
     rng = random.Random(7)
-    process = _start(["train", config, "--out", "run"], tmp_path)
+    process, kills = _start(["train", config, "--out", "run"], tmp_path), 0
     for _ in range(3):
         _wait_for_new_checkpoint(tmp_path / "run" / "checkpoint.safetensors", process)
-        time.sleep(rng.uniform(0.05, 0.8))
+        time.sleep(rng.uniform(0.05, 0.5))
+        if process.poll() is not None:  # it finished first: nothing left to kill
+            break
         process.send_signal(signal.SIGKILL)
         process.wait()
+        kills += 1
         process = _start(["resume", "run"], tmp_path)
     assert process.wait(timeout=120) == 0, process.stderr.read()
+    assert kills >= 2
     _same_run(tmp_path / "run", reference)
 
 
