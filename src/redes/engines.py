@@ -9,6 +9,7 @@ All three start from the model they are given, so for one seed they share initia
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Optional
 
@@ -122,9 +123,14 @@ class ManualEngine:
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> StepResult:
         if self.backend == "numpy":
-            x, y = x.numpy(), y.numpy()
-        loss, penalty, outputs, grads = self.network.loss_and_grads(x, y)
-        self.optimizer.step(grads)
+            # NumPy's BLAS threads and torch's thread pool, both spinning on 2 cores, made a step
+            # 10-20x slower inside the loop (benchmarks/profile_step.py): one BLAS thread per step.
+            with _blas_controller().limit(limits=1, user_api="blas"):
+                loss, penalty, outputs, grads = self.network.loss_and_grads(x.numpy(), y.numpy())
+                self.optimizer.step(grads)
+        else:
+            loss, penalty, outputs, grads = self.network.loss_and_grads(x, y)
+            self.optimizer.step(grads)
         self.last_grads = grads
         return StepResult(_as_tensor(loss), None if penalty is None else _as_tensor(penalty), _as_tensor(outputs))
 
@@ -149,6 +155,14 @@ def build_engine(cfg: TrainConfig, model: nn.Module, loss: str, optimizer: Optim
         return ManualEngine(model, loss, optimizer, regularization, cfg.backend, cfg.backward == "fast")
     kind = AutogradEngine if cfg.engine == "autograd" else ModuleEngine
     return kind(model, loss, optimizer, regularization)
+
+
+@functools.cache
+def _blas_controller():
+    """threadpoolctl's controller, made once on first use (it inspects every loaded library)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 def _torch_namespace():
