@@ -103,6 +103,23 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("run_dirs", metavar="RUN_DIR", nargs="+")
     compare.add_argument("--json", action="store_true", help="print the runs' configs and summaries as JSON")
 
+    sweep = commands.add_parser(
+        "sweep", help="a grid of runs over config axes and seeds: results table and plots",
+        description="Train every point of a sweep file's grid (axes: dotted config key -> values, repeated for "
+                    "each of seeds:) as an ordinary run directory inside the sweep directory, then write "
+                    "results.csv (one row per run) and plots/ (each metric against each axis with the spread over "
+                    "seeds, time against accuracy, loss curves). Run again, it finishes the missing points only.",
+        epilog="a sweep file:\n  base: ../notebook000.yaml        # a config file (relative to this file) or a "
+               "mapping\n  axes:\n    train.batch_size: [2, 8, 32, 128, 512, 1000]\n  seeds: [0, 1, 2]\n\n"
+               "presets: configs/sweeps/*.yaml; see docs/experiments.md",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    sweep.add_argument("sweep_file", metavar="SWEEP.yaml")
+    sweep.add_argument("--out", metavar="DIR", help="sweep directory (default: sweeps/<name of SWEEP.yaml>); an "
+                       "existing one of the same sweep is completed")
+    sweep.add_argument("--workers", type=int, default=1, metavar="N", help="points trained in parallel processes, "
+                       "the cores shared between them (default 1; keep 1 when timing matters)")
+    sweep.add_argument("--json", action="store_true", help="print the results as one JSON object on the last line")
+
     grad = commands.add_parser(
         "gradcheck", help="check hand-written backward passes (built-in, or your FILE.py:CLASS)",
         description="Check every built-in manual layer, loss and penalty (or your own layer) against "
@@ -142,7 +159,7 @@ def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"train": _train, "resume": _resume, "eval": _eval, "predict": _predict, "check": _check, "plot": _plot, "compare": _compare, "gradcheck": _gradcheck, "explain": _explain, "datasets": _datasets,
+        return {"train": _train, "resume": _resume, "eval": _eval, "predict": _predict, "check": _check, "plot": _plot, "compare": _compare, "sweep": _sweep, "gradcheck": _gradcheck, "explain": _explain, "datasets": _datasets,
                 "config": _config}[args.command](args)
     except RedesError as exc:
         print(f"redes: error: {'; '.join(str(exc).split(chr(10)))}", file=sys.stderr)  # always one line
@@ -252,6 +269,31 @@ def _compare(args) -> int:
         print(json.dumps([{"run_dir": str(r.path), "config": r.config.to_dict(), "summary": r.summary} for r in runs]))
     else:
         print(compare_runs(runs))
+    return 0
+
+
+def _sweep(args) -> int:
+    from redes.reports import sweep_table
+    from redes.sweeps import load_sweep, run_sweep, summarize
+
+    if args.workers < 1:
+        raise RedesError(f"--workers must be at least 1, got {args.workers}")
+    try:
+        sweep_dir, rows = run_sweep(args.sweep_file, args.out, args.workers, stream=sys.stderr)
+    except TrainingInterrupted:
+        print("redes: sweep interrupted; run the same command again to finish the missing points", file=sys.stderr)
+        return 130
+    if args.json:
+        print(json.dumps({"sweep_dir": str(sweep_dir), "results": rows}))
+        return 0
+    axes = list(load_sweep(args.sweep_file).axes)
+    done = [row for row in rows if row["status"] == "done"]
+    print(f"sweep {sweep_dir}: {len(done)} of {len(rows)} runs done\n")
+    print(sweep_table(summarize(done, axes), axes) if done else "(no finished runs)")
+    for row in rows:
+        if row["status"] == "failed":
+            print(f"failed: {row['point']}: {(sweep_dir / row['point'] / 'failed.txt').read_text().strip()}")
+    print(f"\nresults: {sweep_dir / 'results.csv'}; plots: {sweep_dir / 'plots'}")
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import difflib
 import json
 from pathlib import Path
@@ -200,14 +201,17 @@ def _plain(value: Any) -> Any:
 
 
 def load_config(path: Union[str, Path, None] = None, overrides: tuple[str, ...] | list[str] = (),
-                base: Optional[dict] = None) -> Config:
-    """Read a YAML config (or start from `base`/defaults), apply `KEY=VALUE` overrides, validate."""
-    raw = dict(base or {}) if path is None else _read_yaml(Path(path))
+                base: Optional[dict] = None, settings: Optional[dict[str, Any]] = None) -> Config:
+    """Read a YAML config (or start from `base`/defaults), apply `KEY=VALUE` overrides, then `settings`
+    (dotted key -> value, as sweeps and searches set them), and validate."""
+    raw = copy.deepcopy(base or {}) if path is None else _read_yaml(Path(path))
     for item in overrides:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
             raise RedesError(f"--set {item!r}: expected KEY=VALUE, for example train.epochs=10")
         _set_dotted(raw, key.strip(), _parse_value(text))
+    for key, value in (settings or {}).items():
+        _set_dotted(raw, key, value)
     _check_keys(raw, Config, "")
     try:
         return Config.model_validate(raw)

@@ -56,3 +56,101 @@ def confusion_matrix(evaluation: Evaluation, classes: list[str], path: Path, tit
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     return path
+
+
+def sweep_plots(groups: list[dict], axes: list[str], histories: dict[str, list[dict]], plot_dir: Path) -> list[Path]:
+    """A sweep's pictures: the metrics against each axis (mean and spread over seeds), time against
+    accuracy, and the loss curves of every point."""
+    plot_dir.mkdir(parents=True, exist_ok=True)
+    written = [_against_axis(groups, axes, axis, plot_dir / f"{axis.rsplit('.', 1)[-1]}.png") for axis in axes]
+    written.append(_time_against_quality(groups, axes, plot_dir / "time_vs_accuracy.png"))
+    written.append(_sweep_curves(groups, axes, histories, plot_dir / "learning_curves.png"))
+    return written
+
+
+def _label(group: dict, axes: list[str]) -> str:
+    return ", ".join(f"{axis.rsplit('.', 1)[-1]}={group[axis]}" for axis in axes) or "all"
+
+
+def _positions(values: list) -> tuple[list, bool]:
+    """Numbers stay numbers (log scale for a wide positive range); anything else becomes evenly spaced."""
+    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    if not numeric:
+        return list(range(len(values))), False
+    return values, min(values) > 0 and max(values) / min(values) >= 50
+
+
+def _against_axis(groups: list[dict], axes: list[str], axis: str, path: Path) -> Path:
+    """One panel per metric (accuracy, loss, seconds per epoch, parameters) against `axis`; a line per
+    combination of the other axes and, for accuracy and loss, per split; error bars: std over seeds."""
+    others = [a for a in axes if a != axis]
+    values = list(dict.fromkeys(g[axis] for g in groups))
+    x, log = _positions(values)
+    panels = [m for m in ("accuracy", "loss") if any(f"{s}_{m}" in g for g in groups for s in ("train", "val", "test"))]
+    panels += ["seconds_per_epoch"] + (["parameters"] if len({g.get("parameters") for g in groups}) > 1 else [])
+    fig = _figure(4.5 * len(panels), 3.8)
+    for ax, panel in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels):
+        columns = [f"{s}_{panel}" for s in ("train", "val", "test")] if panel in ("accuracy", "loss") else [panel]
+        for index, combination in enumerate(dict.fromkeys(tuple(g[a] for a in others) for g in groups)):
+            line = [next((g for g in groups if g[axis] == v and tuple(g[a] for a in others) == combination), {})
+                    for v in values]
+            for column, style in zip(columns, ("-", "--", ":")):
+                if any(column in g for g in line):
+                    name = ", ".join([f"{a.rsplit('.', 1)[-1]}={c}" for a, c in zip(others, combination)]
+                                     + ([column.split("_")[0]] if len(columns) > 1 else []))
+                    ax.errorbar(x, [g.get(column, np.nan) for g in line], [g.get(f"{column}_std", 0) for g in line],
+                                linestyle=style, color=f"C{index % 10}", marker="o", markersize=3, capsize=3,
+                                label=name or None)
+        if log:
+            ax.set_xscale("log")
+        else:
+            ax.set_xticks(x, [str(v) for v in values])
+        ax.set_xlabel(axis)
+        ax.set_ylabel(panel.replace("_", " "))
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def _time_against_quality(groups: list[dict], axes: list[str], path: Path) -> Path:
+    """Seconds per epoch against the best-known quality metric (test, else val, else train accuracy or loss)."""
+    column = next(c for c in [f"{s}_{m}" for m in ("accuracy", "loss") for s in ("test", "val", "train")]
+                  + ["seconds_per_epoch"] if all(c in g for g in groups))
+    fig = _figure(6, 4.5)
+    ax = fig.subplots()
+    for group in groups:
+        ax.errorbar(group["seconds_per_epoch"], group[column], group.get(f"{column}_std", 0),
+                    group.get("seconds_per_epoch_std", 0), marker="o", capsize=3)
+        ax.annotate(_label(group, axes), (group["seconds_per_epoch"], group[column]), fontsize=7,
+                    textcoords="offset points", xytext=(4, 4))
+    ax.set_xlabel("seconds per epoch")
+    ax.set_ylabel(column.replace("_", " "))
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def _sweep_curves(groups: list[dict], axes: list[str], histories: dict[str, list[dict]], path: Path) -> Path:
+    """Train (solid) and validation (dashed) loss per epoch of each group, averaged over its seeds."""
+    fig = _figure(7, 4.5)
+    ax = fig.subplots()
+    for index, group in enumerate(groups):
+        runs = [histories[name] for name in group["points"] if histories.get(name)]
+        length = min(map(len, runs), default=0)
+        color = f"C{index % 10}"
+        for key, style in (("train_loss", "-"), ("val_loss", "--")):
+            if length and all(key in run[0] for run in runs):
+                mean = np.mean([[row[key] for row in run[:length]] for run in runs], axis=0)
+                ax.plot(range(1, length + 1), mean, style, color=color,
+                        label=_label(group, axes) if key == "train_loss" else None)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss (solid: train, dashed: val)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return path

@@ -57,3 +57,23 @@ def _text(value) -> str:
     if value is None:
         return "-"
     return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def sweep_table(groups: list[dict], axes: list[str]) -> str:
+    """A sweep's results, one line per combination of the axes: each metric's mean ± std over the seeds."""
+    columns = [c for c in ("seconds_per_epoch", "parameters", "train_loss", "train_accuracy", "val_loss",
+                           "val_accuracy", "test_loss", "test_accuracy") if any(c in g for g in groups)]
+    header = [axis.rsplit(".", 1)[-1] for axis in axes] + ["runs"] + columns
+    body = [[_text(g[axis]) for axis in axes] + [str(g["runs"])] + [_spread(g, c) for c in columns] for g in groups]
+    widths = [max(len(row[i]) for row in [header] + body) for i in range(len(header))]
+    return "\n".join("  ".join(f"{cell:>{w}}" for cell, w in zip(row, widths)) for row in [header] + body)
+
+
+def _spread(group: dict, column: str) -> str:
+    if column not in group:
+        return "-"
+    mean, std = group[column], group.get(f"{column}_std", 0.0)
+    if column == "parameters":
+        return f"{mean:.0f}"
+    digits = 4 if abs(mean) < 10 else 1
+    return f"{mean:.{digits}f}" + (f" ± {std:.{digits}f}" if group["runs"] > 1 else "")

@@ -133,7 +133,7 @@ def load_run(path: Union[str, Path], device: Optional[str] = None) -> Run:
     if set(scaling) != {"shift", "scale"}:
         raise RedesError(f"{run_dir / MODEL_FILE}: the input scaling tensors are missing")
     model.to(resolve_device(device or cfg.train.device), getattr(torch, cfg.train.dtype)).eval()
-    return Run(cfg, model, loss, task, classes, Scaler(**scaling), _read_history(run_dir),
+    return Run(cfg, model, loss, task, classes, Scaler(**scaling), read_history(run_dir),
                run_dir, _read_json(run_dir / "summary.json"))
 
 
@@ -141,7 +141,7 @@ def _prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.
     return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
 
 
-def _read_history(run_dir: Path) -> list[dict]:
+def read_history(run_dir: Path) -> list[dict]:
     """metrics.csv rows, with each epoch's seconds from timing.csv where it has them."""
     path, timing = run_dir / "metrics.csv", run_dir / "timing.csv"
     if not path.is_file():

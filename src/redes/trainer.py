@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import IO, Optional, Union
+from typing import IO, Optional, Sequence, Union
 
-from redes.callbacks import CSVLogger, Checkpoint, ProgressBar
+from redes.callbacks import Callback, CSVLogger, Checkpoint, ProgressBar
 from redes.checkpoint import load_state, load_tree
 from redes.config import Config, load_config
 from redes.distributed import leave
@@ -21,8 +21,11 @@ CHECKPOINT_FILE = "checkpoint.safetensors"
 
 
 def train(config: ConfigLike = None, *, out: Union[str, Path, None] = None, verbose: bool = True,
-          stream: Optional[IO[str]] = None) -> Run:
-    """Train the model `config` describes and write a new run directory (`out`, or the next runs/<data>-NNN)."""
+          stream: Optional[IO[str]] = None, callbacks: Sequence[Callback] = ()) -> Run:
+    """Train the model `config` describes and write a new run directory (`out`, or the next runs/<data>-NNN).
+
+    `callbacks` are called after redes' own (metrics files, progress bar, checkpoints).
+    """
     cfg = _with_absolute_paths(_as_config(config))
     if cfg.log.tensorboard:
         from redes.tensorboard import require_tensorboard
@@ -33,7 +36,7 @@ def train(config: ConfigLike = None, *, out: Union[str, Path, None] = None, verb
     if _is_main(setup):  # under torchrun, rank 0 alone writes the run directory
         run_dir = create_run_dir(out, cfg.data.name)
         (run_dir / "config.yaml").write_text(cfg.to_yaml())
-    return _train(setup, run_dir, verbose, stream or sys.stdout, snapshot=None)
+    return _train(setup, run_dir, verbose, stream or sys.stdout, snapshot=None, extra=callbacks)
 
 
 def resume(run_dir: Union[str, Path], *, verbose: bool = True, stream: Optional[IO[str]] = None) -> Run:
@@ -61,20 +64,21 @@ def _is_main(setup: Setup) -> bool:
     return setup.world is None or setup.world.is_main
 
 
-def _train(setup: Setup, run_dir: Optional[Path], verbose: bool, stream: IO[str], snapshot: Optional[dict]) -> Run:
+def _train(setup: Setup, run_dir: Optional[Path], verbose: bool, stream: IO[str], snapshot: Optional[dict],
+           extra: Sequence[Callback] = ()) -> Run:
     """Fit with the progress bar, metrics files and checkpoints, then save and report; or stop cleanly.
 
     With no `run_dir` (the other ranks under torchrun) it trains, writes nothing and reports nothing.
     """
     try:
-        return _fit_and_save(setup, run_dir, verbose and run_dir is not None, stream, snapshot)
+        return _fit_and_save(setup, run_dir, verbose and run_dir is not None, stream, snapshot, extra)
     finally:
         if setup.world is not None:
             leave()
 
 
 def _fit_and_save(setup: Setup, run_dir: Optional[Path], verbose: bool, stream: IO[str],
-                  snapshot: Optional[dict]) -> Run:
+                  snapshot: Optional[dict], extra: Sequence[Callback]) -> Run:
     cfg, splits = setup.config, setup.splits
     run = Run(cfg, setup.model, setup.loss, splits.task, splits.classes, splits.scaler, [], run_dir, _data=splits)
     if verbose:
@@ -90,7 +94,7 @@ def _fit_and_save(setup: Setup, run_dir: Optional[Path], verbose: bool, stream: 
 
         callbacks.append(TensorBoardLogger(run_dir / "tensorboard"))
     start = time.perf_counter()
-    state = setup.fit(callbacks, resume=snapshot)
+    state = setup.fit([*callbacks, *extra], resume=snapshot)
     run.history = state.history
     if state.diverged:
         raise RedesError(_divergence(setup, run, state.diverged))
