@@ -83,7 +83,9 @@ def test_ctrl_c_checkpoints_mid_epoch_and_resume_finishes_the_same_run(tmp_path,
     message = process.stderr.read()
     assert "redes: interrupted at epoch" in message and "redes resume run" in message
     checkpoint = load_tree(tmp_path / "run" / "checkpoint.safetensors", "checkpoint")
-    assert checkpoint["loop"]["step"] > 0  # stopped inside an epoch, after a whole step
+    # stopped after a whole step: inside an epoch, or at an epoch's end when SIGINT lands during validation
+    # (the in-process test below stops at a fixed step inside an epoch)
+    assert (checkpoint["loop"]["epoch"], checkpoint["loop"]["step"]) > (1, 0)
     assert checkpoint["config"]["model"]["hidden"] == [256, 256]
     assert not (tmp_path / "run" / "summary.json").exists()
     resumed = _start(["resume", "run"], tmp_path)

@@ -120,6 +120,29 @@ def build_parser() -> argparse.ArgumentParser:
                        "the cores shared between them (default 1; keep 1 when timing matters)")
     sweep.add_argument("--json", action="store_true", help="print the results as one JSON object on the last line")
 
+    search = commands.add_parser(
+        "search", help="hyperparameter search on Optuna; the best trial's config written out",
+        description="Search a config's hyperparameters with Optuna (TPE by default; random and grid available; "
+                    "median pruning on the per-epoch validation metric). Every trial is a run directory under "
+                    "DIR/trials; the study is kept in a database, so running again continues it and several "
+                    "processes or machines can share one (--storage). Writes DIR/trials.csv and DIR/best.yaml, "
+                    "ready for redes train.",
+        epilog="a search file:\n  base: ../digits.yaml            # a config file (relative to this file) or a "
+               "mapping\n  metric: val_accuracy             # or val_loss\n  sampler: tpe                     "
+               "# tpe | random | grid\n  pruner: median                   # median | none\n  trials: 20\n  "
+               "params:\n    optimizer.lr: {low: 0.001, high: 0.3, log: true}\n    model.hidden: {choices: "
+               "[[64], [128, 64]]}\n\nseveral workers on one study (see docs/experiments.md):\n  redes search "
+               "s.yaml --storage postgresql://user@host/db --seed 1   # on each machine, its own seed",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    search.add_argument("search_file", metavar="SEARCH.yaml")
+    search.add_argument("--out", metavar="DIR", help="search directory (default: searches/<name of SEARCH.yaml>)")
+    search.add_argument("--storage", metavar="URL", help="Optuna database URL shared by workers, e.g. "
+                        "postgresql://user:password@host:5432/db (default: sqlite file DIR/study.db)")
+    search.add_argument("--trials", type=int, metavar="N", help="trials this process runs (default: the file's "
+                        "trials:)")
+    search.add_argument("--seed", type=int, metavar="N", help="the sampler's seed (default: the file's seed:)")
+    search.add_argument("--json", action="store_true", help="print the outcome as one JSON object on the last line")
+
     grad = commands.add_parser(
         "gradcheck", help="check hand-written backward passes (built-in, or your FILE.py:CLASS)",
         description="Check every built-in manual layer, loss and penalty (or your own layer) against "
@@ -159,7 +182,7 @@ def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"train": _train, "resume": _resume, "eval": _eval, "predict": _predict, "check": _check, "plot": _plot, "compare": _compare, "sweep": _sweep, "gradcheck": _gradcheck, "explain": _explain, "datasets": _datasets,
+        return {"train": _train, "resume": _resume, "eval": _eval, "predict": _predict, "check": _check, "plot": _plot, "compare": _compare, "sweep": _sweep, "search": _search, "gradcheck": _gradcheck, "explain": _explain, "datasets": _datasets,
                 "config": _config}[args.command](args)
     except RedesError as exc:
         print(f"redes: error: {'; '.join(str(exc).split(chr(10)))}", file=sys.stderr)  # always one line
@@ -294,6 +317,17 @@ def _sweep(args) -> int:
         if row["status"] == "failed":
             print(f"failed: {row['point']}: {(sweep_dir / row['point'] / 'failed.txt').read_text().strip()}")
     print(f"\nresults: {sweep_dir / 'results.csv'}; plots: {sweep_dir / 'plots'}")
+    return 0
+
+
+def _search(args) -> int:
+    from redes.search import describe_outcome, format_outcome, run_search
+
+    if args.trials is not None and args.trials < 1:
+        raise RedesError(f"--trials must be at least 1, got {args.trials}")
+    search_dir, study = run_search(args.search_file, args.out, args.storage, args.trials, args.seed)
+    outcome = describe_outcome(study, search_dir)
+    print(json.dumps(outcome) if args.json else format_outcome(outcome))
     return 0
 
 

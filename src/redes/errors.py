@@ -11,3 +11,7 @@ class TrainingInterrupted(KeyboardInterrupt):
     def __init__(self, run_dir, epoch: int, step: int, checkpointed: bool):
         super().__init__(f"interrupted at epoch {epoch}, step {step}")
         self.run_dir, self.epoch, self.step, self.checkpointed = run_dir, epoch, step, checkpointed
+
+
+class Diverged(RedesError):
+    """The loss became non-finite; the last good weights were kept. A result of a search, not a bug."""

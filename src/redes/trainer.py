@@ -11,7 +11,7 @@ from redes.callbacks import Callback, CSVLogger, Checkpoint, ProgressBar
 from redes.checkpoint import load_state, load_tree
 from redes.config import Config, load_config
 from redes.distributed import leave
-from redes.errors import RedesError, TrainingInterrupted
+from redes.errors import Diverged, RedesError, TrainingInterrupted
 from redes.models import summary
 from redes.pipeline import Setup, prepare
 from redes.runs import MODEL_FILE, Run, create_run_dir, save_run, write_summary_and_reports
@@ -97,7 +97,7 @@ def _fit_and_save(setup: Setup, run_dir: Optional[Path], verbose: bool, stream: 
     state = setup.fit([*callbacks, *extra], resume=snapshot)
     run.history = state.history
     if state.diverged:
-        raise RedesError(_divergence(setup, run, state.diverged))
+        raise Diverged(_divergence(setup, run, state.diverged))
     if state.interrupted:
         raise TrainingInterrupted(run_dir, state.epoch, state.step, bool(cfg.train.checkpoint_every))
     if run_dir is None:

@@ -1,0 +1,150 @@
+"""Hyperparameter search: trials as run directories, pruning, best config, and a study shared on PostgreSQL."""
+
+import csv
+import glob
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+optuna = pytest.importorskip("optuna")
+
+from redes.config import load_config  # noqa: E402
+from redes.errors import RedesError  # noqa: E402
+from redes.search import load_search, run_search  # noqa: E402
+
+BASE = {"model": {"hidden": [16]}, "train": {"epochs": 3, "batch_size": 64}}
+
+
+def _search_file(path: Path, **spec) -> Path:
+    spec.setdefault("base", BASE)
+    spec.setdefault("params", {"optimizer.lr": {"low": 0.001, "high": 0.3, "log": True},
+                               "model.hidden": {"choices": [[16], [32, 16]]}})
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+def _trial_rows(search_dir: Path) -> list[dict]:
+    with open(search_dir / "trials.csv", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_every_trial_is_a_run_of_its_params_and_best_yaml_is_the_best(tmp_path):
+    path = _search_file(tmp_path / "s.yaml", sampler="random", seed=0, pruner="none")
+    search_dir, study = run_search(path, tmp_path / "search", trials=4)
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 4
+    for trial in study.trials:
+        config = yaml.safe_load((Path(trial.user_attrs["run_dir"]) / "config.yaml").read_text())
+        assert config["optimizer"]["lr"] == trial.params["optimizer.lr"]
+        assert config["model"]["hidden"] == json.loads(trial.params["model.hidden"])
+        summary = json.loads((Path(trial.user_attrs["run_dir"]) / "summary.json").read_text())
+        assert trial.value == summary["val"]["accuracy"]
+    best = load_config(search_dir / "best.yaml")
+    assert best.optimizer.lr == study.best_params["optimizer.lr"]
+    assert best.train.epochs == 3
+    assert len(_trial_rows(search_dir)) == 4
+    again_dir, again = run_search(path, tmp_path / "search", trials=1)  # the study goes on
+    assert len(again.trials) == 5 and (again_dir / "trials" / "trial-0004" / "summary.json").is_file()
+
+
+def test_median_pruning_stops_hopeless_trials_early(tmp_path):
+    path = _search_file(tmp_path / "s.yaml", sampler="random", seed=0, base={**BASE, "train": {"epochs": 4}},
+                        pruner={"name": "median", "startup_trials": 1},
+                        params={"optimizer.lr": {"choices": [0.05, 1e-7]}})
+    _, study = run_search(path, tmp_path / "search", trials=6)
+    pruned = [t for t in study.trials if t.state.name == "PRUNED"]
+    assert pruned and all(t.params["optimizer.lr"] == 1e-7 for t in pruned)
+    assert all(t.state.name == "COMPLETE" for t in study.trials if t.params["optimizer.lr"] == 0.05)
+    for trial in pruned:
+        assert len(list(csv.DictReader(open(Path(trial.user_attrs["run_dir"]) / "metrics.csv")))) < 4
+
+
+def test_a_diverging_trial_fails_and_the_search_goes_on(tmp_path):
+    base = {"data": {"name": "linear", "n_samples": 200}, "model": {"hidden": [8], "init_scale": 3.0},
+            "optimizer": {"name": "sgd"}, "train": {"epochs": 2, "batch_size": 10}}
+    path = _search_file(tmp_path / "s.yaml", base=base, metric="val_loss", sampler="grid", pruner="none",
+                        params={"optimizer.lr": {"choices": [0.01, 50.0]}})
+    _, study = run_search(path, tmp_path / "search")
+    states = {t.params["optimizer.lr"]: t.state.name for t in study.trials}
+    assert states == {0.01: "COMPLETE", 50.0: "FAIL"}
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"param": {}}, "unknown key 'param' (did you mean 'params'?)"),
+    ({"params": {"optimizer.lr": {"low": 0.1}}}, "params.optimizer.lr: give either choices: [...] or both low: and high:"),
+    ({"params": {"optimizer.lr": {"low": 1, "high": 0.1}}}, "low (1) must be below high (0.1)"),
+    ({"params": {"optimizer.lrate": {"low": 0.1, "high": 1}}}, "unknown config key 'optimizer.lrate'"),
+    ({"params": {"train.sampler": {"choices": ["random"]}}}, "params.train.sampler: config key train.sampler"),
+    ({"metric": "test_accuracy"}, "metric: Input should be 'val_accuracy'"),
+])
+def test_a_bad_search_file_names_what_is_wrong(tmp_path, spec, message):
+    with pytest.raises(RedesError, match="search file .*" + re.escape(message)):
+        load_search(_search_file(tmp_path / "s.yaml", **spec))
+
+
+def test_the_grid_sampler_needs_discrete_values(tmp_path, cli):
+    path = _search_file(tmp_path / "s.yaml", sampler="grid")
+    result = cli("search", path, "--out", tmp_path / "search")
+    assert result.status == 2
+    assert "search param optimizer.lr: the grid sampler needs choices: or a step:" in result.err
+
+
+def _postgres_bin() -> Path | None:
+    found = shutil.which("initdb") or next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))), None)
+    return Path(found).parent if found else None
+
+
+@pytest.fixture
+def postgres():
+    """A PostgreSQL server of its own (Debian's packages; .ci/run installs them), on a free local port."""
+    bin_dir = _postgres_bin()
+    if bin_dir is None:
+        if os.environ.get("REDES_REQUIRE_POSTGRES"):
+            pytest.fail("PostgreSQL is required (REDES_REQUIRE_POSTGRES) but initdb was not found")
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql; .ci/run does)")
+    root = Path(tempfile.mkdtemp(prefix="redes-postgres-"))  # outside pytest's folders, which only root may enter
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []  # initdb refuses root
+    if as_user:
+        shutil.chown(root, "postgres")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    subprocess.run([*as_user, bin_dir / "initdb", "-D", root / "data", "-A", "trust", "-U", "postgres"],
+                   check=True, capture_output=True)
+    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1"
+    subprocess.run([*as_user, bin_dir / "pg_ctl", "-D", root / "data", "-o", options, "-l", root / "log", "-w",
+                    "start"], check=True, capture_output=True)
+    yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    subprocess.run([*as_user, bin_dir / "pg_ctl", "-D", root / "data", "-m", "immediate", "stop"],
+                   capture_output=True)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_two_workers_share_one_postgresql_study_and_no_trial_is_lost_or_run_twice(tmp_path, postgres):
+    path = _search_file(tmp_path / "s.yaml", sampler="random", pruner="none", name="shared")
+    workers = [subprocess.Popen([sys.executable, "-m", "redes", "search", str(path), "--storage", postgres,
+                                 "--trials", "3", "--seed", str(seed), "--out", "search"], cwd=tmp_path,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for seed in (1, 2)]
+    for worker in workers:
+        out, err = worker.communicate(timeout=300)
+        assert worker.returncode == 0, err
+    study = optuna.load_study(study_name="shared", storage=postgres)
+    trials = study.get_trials()
+    assert sorted(t.number for t in trials) == list(range(6))
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 6
+    run_dirs = [Path(t.user_attrs["run_dir"]) for t in trials]
+    assert len(set(run_dirs)) == 6 and sorted(p.name for p in (tmp_path / "search" / "trials").iterdir()) == \
+        [f"trial-{n:04d}" for n in range(6)]
+    for trial, run_dir in zip(trials, run_dirs):  # each trial trained once, with its own params
+        config = yaml.safe_load((run_dir / "config.yaml").read_text())
+        assert config["optimizer"]["lr"] == trial.params["optimizer.lr"]
+        assert len(list(csv.DictReader(open(run_dir / "metrics.csv")))) == 3
+    assert load_config(tmp_path / "search" / "best.yaml").optimizer.lr == study.best_params["optimizer.lr"]
