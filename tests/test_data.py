@@ -280,8 +280,8 @@ def _generator(seed: int = 0) -> torch.Generator:
 @pytest.mark.parametrize("n, b", [(10, 3), (10, 5), (3, 8), (1, 1), (100, 32)])
 def test_steps_per_epoch(n, b):
     assert steps_per_epoch(n, b, "shuffle") == steps_per_epoch(n, b, "contiguous") == math.ceil(n / b)
-    assert steps_per_epoch(n, b, "replacement") == max(1, n // b)
-    for sampler in ("shuffle", "contiguous", "replacement"):
+    assert steps_per_epoch(n, b, "replacement") == steps_per_epoch(n, b, "repeat") == max(1, n // b)
+    for sampler in ("shuffle", "contiguous", "replacement", "repeat"):
         assert len(list(batches(torch.zeros(n, 1), torch.zeros(n), b, sampler, _generator()))) == \
             steps_per_epoch(n, b, sampler)
 
@@ -320,7 +320,15 @@ def test_replacement_draws_full_batches_of_valid_indices():
     assert repeated >= 19  # without replacement, a batch of all 10 would never repeat an index
 
 
-@pytest.mark.parametrize("sampler", ["shuffle", "contiguous", "replacement"])
+def test_repeat_copies_one_random_sample_into_each_batch():
+    pairs = list(batches(torch.arange(40.0).unsqueeze(1), torch.arange(40), 8, "repeat", _generator(3)))
+    assert len(pairs) == 5 and all(len(by) == 8 and len(set(by.tolist())) == 1 for _, by in pairs)
+    assert len({int(by[0]) for _, by in pairs}) > 1  # a new sample for each batch
+    draws = torch.cat([epoch_order(10, 10, "repeat", _generator(seed)) for seed in range(100)])
+    assert set(draws.tolist()) == set(range(10))
+
+
+@pytest.mark.parametrize("sampler", ["shuffle", "contiguous", "replacement", "repeat"])
 def test_batches_keep_inputs_and_targets_together(sampler):
     n = 23
     x, y = torch.arange(n, dtype=torch.float32).unsqueeze(1), torch.arange(n)

@@ -2,6 +2,7 @@
 
 import json
 import struct
+from pathlib import Path
 
 import pytest
 import yaml
@@ -101,3 +102,16 @@ def test_model_files(tmp_path, trained, how):
     (copy / "config.yaml").write_bytes((run_dir / "config.yaml").read_bytes())
     (copy / "model.safetensors").write_bytes(_mutate(model, how))
     _outcome(lambda: redes.load_run(copy))
+
+
+def test_a_tampered_entry_that_is_no_longer_a_tensor_is_named(tmp_path):
+    from torch import nn
+
+    from redes.checkpoint import load_state
+
+    model = nn.Linear(3, 2)
+    tensors = {"weight": {"__tensor__": "t.0"}, "bias": model.bias.detach()}
+    with pytest.raises(RedesError, match=r"model.safetensors: 'weight' is not a tensor; the file is damaged"):
+        load_state(model, tensors, Path("model.safetensors"))
+    with pytest.raises(RedesError, match="not a mapping of named tensors"):
+        load_state(model, [1, 2], Path("model.safetensors"))

@@ -48,6 +48,17 @@ def test_base_may_be_a_config_file_relative_to_the_sweep_file(tmp_path):
     assert load_sweep(path).points[0].config.optimizer.lr == 0.123
 
 
+def test_set_changes_the_base_file_and_a_bad_set_key_is_named(tmp_path):
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump({"optimizer": {"lr": 0.123}, "train": {"epochs": 30}}))
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({"base": "base.yaml", "set": {"train.epochs": 3}, "axes": {"model.hidden": [[8]]}}))
+    config = load_sweep(path).points[0].config
+    assert (config.optimizer.lr, config.train.epochs, config.model.hidden) == (0.123, 3, [8])
+    path.write_text(yaml.safe_dump({"base": "base.yaml", "set": {"train.epoch": 3}, "axes": {"model.hidden": [[8]]}}))
+    with pytest.raises(RedesError, match=r"sweep file .*s.yaml: unknown config key 'train.epoch' \(did you mean"):
+        load_sweep(path)
+
+
 @pytest.mark.parametrize("spec, message", [
     ({"axes": {"train.batch_sise": [8]}}, "unknown config key 'train.batch_sise' (did you mean 'train.batch_size'?)"),
     ({"axes": {"train.batch_size": ["many"]}}, "sweep point batch_size-many_seed-0: config key train.batch_size"),
@@ -85,6 +96,14 @@ def test_results_table_agrees_with_the_run_directories(tmp_path, cli):
         assert int(row["parameters"]) == summary["parameters"]
     plots = sorted(p.name for p in (tmp_path / "sweep" / "plots").iterdir())
     assert plots == ["activation.png", "batch_size.png", "learning_curves.png", "time_vs_accuracy.png"]
+    table = (tmp_path / "sweep" / "results.csv").read_bytes()
+    for path in (tmp_path / "sweep" / "plots").iterdir():
+        path.unlink()
+    (tmp_path / "sweep" / "results.csv").unlink()
+    redrawn = cli("plot", tmp_path / "sweep")
+    assert redrawn.status == 0 and "learning_curves.png" in redrawn.out
+    assert sorted(p.name for p in (tmp_path / "sweep" / "plots").iterdir()) == plots
+    assert (tmp_path / "sweep" / "results.csv").read_bytes() == table
 
 
 def test_running_again_runs_nothing_and_a_different_sweep_is_refused(tmp_path):

@@ -59,9 +59,13 @@ def load_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
 def load_state(module: torch.nn.Module, tensors: dict[str, torch.Tensor], path: Path) -> None:
     """Copy `tensors` into `module`, naming the first tensor that is missing, extra or of the wrong shape."""
     expected = module.state_dict()
+    if not isinstance(tensors, dict):
+        raise RedesError(f"{path}: the weights are not a mapping of named tensors; the file is damaged")
     for name, tensor in expected.items():
         if name not in tensors:
             raise RedesError(f"{path}: tensor {name!r} is missing; the file holds another architecture")
+        if not isinstance(tensors[name], torch.Tensor):
+            raise RedesError(f"{path}: {name!r} is not a tensor; the file is damaged")
         if tuple(tensors[name].shape) != tuple(tensor.shape):
             raise RedesError(f"{path}: tensor {name!r} has shape {tuple(tensors[name].shape)}, "
                              f"the model expects {tuple(tensor.shape)}")

@@ -92,10 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
                        "allowed (default 1e-10)")
     check.add_argument("--json", action="store_true", help="engines: print the comparison as one JSON object")
 
-    plot = commands.add_parser("plot", help="draw a run's learning curves and confusion matrix again",
+    plot = commands.add_parser("plot", help="draw a run's (or a sweep's) pictures again",
                                description="Draw a run directory's learning curves (train/val loss and accuracy "
-                                           "per epoch) and confusion matrix as PNG files in RUN_DIR/plots.")
-    plot.add_argument("run_dir", metavar="RUN_DIR")
+                                           "per epoch) and confusion matrix as PNG files in RUN_DIR/plots; for a "
+                                           "sweep directory, its results.csv and plots again.")
+    plot.add_argument("run_dir", metavar="RUN_DIR|SWEEP_DIR")
 
     compare = commands.add_parser("compare", help="runs side by side: config differences and final metrics",
                                   description="A table of runs: the config keys whose values differ, then the "
@@ -110,8 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "results.csv (one row per run) and plots/ (each metric against each axis with the spread over "
                     "seeds, time against accuracy, loss curves). Run again, it finishes the missing points only.",
         epilog="a sweep file:\n  base: ../notebook000.yaml        # a config file (relative to this file) or a "
-               "mapping\n  axes:\n    train.batch_size: [2, 8, 32, 128, 512, 1000]\n  seeds: [0, 1, 2]\n\n"
-               "presets: configs/sweeps/*.yaml; see docs/experiments.md",
+               "mapping\n  set: {train.epochs: 10}          # dotted keys changed in the base (optional)\n  axes:\n"
+               "    train.batch_size: [2, 8, 32, 128, 512, 1000]\n  seeds: [0, 1, 2]\n\n"
+               "presets (notebook 000's experiments): configs/experiments/*.yaml; see docs/experiments.md",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     sweep.add_argument("sweep_file", metavar="SWEEP.yaml")
     sweep.add_argument("--out", metavar="DIR", help="sweep directory (default: sweeps/<name of SWEEP.yaml>); an "
@@ -130,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="a search file:\n  base: ../digits.yaml            # a config file (relative to this file) or a "
                "mapping\n  metric: val_accuracy             # or val_loss\n  sampler: tpe                     "
                "# tpe | random | grid\n  pruner: median                   # median | none\n  trials: 20\n  "
+               "set: {train.epochs: 15}          # dotted keys changed in the base (optional)\n  "
                "params:\n    optimizer.lr: {low: 0.001, high: 0.3, log: true}\n    model.hidden: {choices: "
                "[[64], [128, 64]]}\n\nseveral workers on one study (see docs/experiments.md):\n  redes search "
                "s.yaml --storage postgresql://user@host/db --seed 1   # on each machine, its own seed",
@@ -277,8 +280,10 @@ def _check(args) -> int:
 
 def _plot(args) -> int:
     from redes.runs import load_run, write_plots
+    from redes.sweeps import SPEC_FILE, redraw
 
-    for path in write_plots(load_run(args.run_dir)):
+    is_sweep = (Path(args.run_dir) / SPEC_FILE).is_file()
+    for path in redraw(args.run_dir) if is_sweep else write_plots(load_run(args.run_dir)):
         print(path)
     return 0
 

@@ -107,9 +107,10 @@ class RegularizationConfig(_Section):
 class TrainConfig(_Section):
     epochs: int = Field(30, gt=0, description="passes over the training data")
     batch_size: int = Field(32, gt=0, description="samples per step")
-    sampler: Literal["shuffle", "replacement", "contiguous"] = Field(
+    sampler: Literal["shuffle", "replacement", "contiguous", "repeat"] = Field(
         "shuffle", description="batch order: shuffle (a permutation per epoch), replacement (notebook 000's "
-                               "random picker) or contiguous (in data order)")
+                               "random picker), contiguous (in data order) or repeat (one random sample copied "
+                               "into the whole batch: notebook 000's commented-out line)")
     engine: Literal["module", "autograd", "manual"] = Field(
         "module", description="how gradients are computed: module (nn.Module + torch.optim), autograd "
                               "(loss.backward() + a hand-written update) or manual (backpropagation by hand)")

@@ -104,7 +104,8 @@ def _against_axis(groups: list[dict], axes: list[str], axis: str, path: Path) ->
         if log:
             ax.set_xscale("log")
         else:
-            ax.set_xticks(x, [str(v) for v in values])
+            ticks = [str(v).strip("[]").replace(", ", "x") for v in values]  # widths "[300, 400]" -> 300x400
+            ax.set_xticks(x, ticks, rotation=30 if max(map(len, ticks)) > 6 else 0)
         ax.set_xlabel(axis)
         ax.set_ylabel(panel.replace("_", " "))
         ax.grid(alpha=0.3)

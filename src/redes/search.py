@@ -8,17 +8,16 @@ their per-epoch validation metric, so the median pruner stops the hopeless ones 
 from __future__ import annotations
 
 import csv
-import difflib
 import json
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from redes.callbacks import Callback
 from redes.config import load_config
 from redes.errors import Diverged, RedesError
+from redes.specs import base_config, read_spec
 
 BEST_FILE, TRIALS_FILE = "best.yaml", "trials.csv"
 
@@ -81,6 +80,8 @@ class SearchSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     base: Union[str, dict] = Field(default_factory=dict, description="a config mapping, or a config file's path "
                                    "(relative to the search file)")
+    set: dict[str, Any] = Field(default_factory=dict, description="dotted config key -> value, applied to the "
+                                "base (e.g. train.epochs: 10)")
     params: dict[str, Param] = Field(description="dotted config key -> its choices or range")
     metric: Literal["val_accuracy", "val_loss", "train_accuracy", "train_loss"] = Field(
         "val_accuracy", description="the per-epoch metric optimised (accuracy maximised, loss minimised)")
@@ -111,32 +112,15 @@ def _decode(value: Any) -> Any:
 
 def load_search(path: Union[str, Path]) -> tuple[SearchSpec, dict]:
     """The validated search file and its resolved base config (as a mapping)."""
-    path = Path(path)
-    if not path.is_file():
-        raise RedesError(f"search file {path} not found")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError:
-        raise RedesError(f"search file {path}: not valid YAML") from None
-    for key in raw if isinstance(raw, dict) else ():
-        if key not in SearchSpec.model_fields:
-            near = difflib.get_close_matches(str(key), SearchSpec.model_fields, n=1)
-            raise RedesError(f"search file {path}: unknown key {key!r}" + (f" (did you mean {near[0]!r}?)" if near
-                             else f" (valid keys: {', '.join(SearchSpec.model_fields)})"))
-    try:
-        spec = SearchSpec.model_validate(raw)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(map(str, error["loc"])) or "the file"
-        raise RedesError(f"search file {path}: {where}: {error['msg'].removeprefix('Value error, ')}") from None
-    base = spec.base if isinstance(spec.base, dict) else load_config(path.parent / spec.base).to_dict()
+    spec = read_spec(path, SearchSpec, "search")
+    base = base_config(spec.base, spec.set, path, "search")
     for key, param in spec.params.items():  # every key and every choice must make a valid config
         for value in param.choices or [param.low, param.high]:
             try:
                 load_config(base=base, settings={key: value})
             except RedesError as exc:
                 raise RedesError(f"search file {path}: params.{key}: {exc}") from None
-    return spec, load_config(base=base).to_dict()
+    return spec, base
 
 
 class ReportToTrial(Callback):

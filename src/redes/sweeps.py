@@ -9,7 +9,6 @@ resumed from its checkpoint.
 from __future__ import annotations
 
 import csv
-import difflib
 import itertools
 import json
 import os
@@ -22,10 +21,11 @@ from pathlib import Path
 from typing import IO, Any, Optional, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from redes.config import Config, load_config
 from redes.errors import RedesError
+from redes.specs import base_config, read_spec
 
 SPEC_FILE, RESULTS_FILE, FAILED_FILE = "sweep.yaml", "results.csv", "failed.txt"
 METRICS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy")
@@ -38,6 +38,8 @@ class SweepSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     base: Union[str, dict] = Field(default_factory=dict, description="a config mapping, or a config file's path "
                                    "(relative to the sweep file)")
+    set: dict[str, Any] = Field(default_factory=dict, description="dotted config key -> value, applied to the "
+                                "base (e.g. train.epochs: 10)")
     axes: dict[str, list[Any]] = Field(description="dotted config key -> the values it takes, e.g. "
                                        "train.batch_size: [2, 32, 1000]")
     seeds: list[int] = Field(default=[0], description="train.seed of each repeat")
@@ -76,28 +78,9 @@ class Sweep:
 
 def load_sweep(path: Union[str, Path]) -> Sweep:
     """Read and validate a sweep file; every point's config is validated before anything runs."""
-    path = Path(path)
-    if not path.is_file():
-        raise RedesError(f"sweep file {path} not found")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError:
-        raise RedesError(f"sweep file {path}: not valid YAML") from None
-    for key in raw if isinstance(raw, dict) else ():
-        if key not in SweepSpec.model_fields:
-            near = difflib.get_close_matches(str(key), SweepSpec.model_fields, n=1)
-            raise RedesError(f"sweep file {path}: unknown key {key!r}" + (f" (did you mean {near[0]!r}?)" if near else
-                             f" (a sweep has the keys {', '.join(SweepSpec.model_fields)})"))
-    try:
-        spec = SweepSpec.model_validate(raw)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(map(str, error["loc"])) or "the file"
-        raise RedesError(f"sweep file {path}: {where}: {error['msg']} (a sweep has the keys "
-                         f"{', '.join(SweepSpec.model_fields)})") from None
-    base = spec.base if isinstance(spec.base, dict) else load_config(path.parent / spec.base).to_dict()
-    sweep = Sweep(load_config(base=base).to_dict(), spec.axes, spec.seeds)
-    _check_axes(sweep, path)
+    spec = read_spec(path, SweepSpec, "sweep")
+    sweep = Sweep(base_config(spec.base, spec.set, path, "sweep"), spec.axes, spec.seeds)
+    _check_axes(sweep, Path(path))
     return sweep
 
 
@@ -143,6 +126,17 @@ def run_sweep(sweep_file: Union[str, Path], out: Union[str, Path, None] = None, 
     rows = results(sweep_dir, sweep)
     write_results(sweep_dir, sweep, rows)
     return sweep_dir, rows
+
+
+def redraw(sweep_dir: Union[str, Path]) -> list[Path]:
+    """Write a sweep directory's results.csv and plots again from its run directories (`redes plot SWEEP_DIR`)."""
+    sweep_dir = Path(sweep_dir)
+    try:
+        spec = yaml.safe_load((sweep_dir / SPEC_FILE).read_text())
+        sweep = Sweep(spec["base"], spec["axes"], spec["seeds"])
+    except (OSError, yaml.YAMLError, TypeError, KeyError):
+        raise RedesError(f"{sweep_dir / SPEC_FILE}: not the sweep.yaml that redes sweep writes") from None
+    return write_results(sweep_dir, sweep, results(sweep_dir, sweep))
 
 
 def _claim(sweep_dir: Path, sweep: Sweep) -> None:

@@ -116,7 +116,7 @@ def _restore(setup: Setup, state: dict, path: Path) -> None:
         load_state(setup.model, state["model"], path)
         setup.engine.load_optimizer_state(state["optimizer"])
         _check_loop(state["loop"])
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
         raise RedesError(f"{path}: checkpoint does not fit this run's model and optimizer ({exc})") from None
 
 

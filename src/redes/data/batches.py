@@ -8,8 +8,9 @@ import torch
 
 
 def steps_per_epoch(n: int, batch_size: int, sampler: str) -> int:
-    """Batches in one epoch: a partial last batch is kept, except by `replacement` (notebook 000: N // b)."""
-    if sampler == "replacement":
+    """Batches in one epoch: a partial last batch is kept, except by `replacement` and `repeat` (notebook 000:
+    N // b)."""
+    if sampler in ("replacement", "repeat"):
         return max(1, n // batch_size)
     return -(-n // batch_size)
 
@@ -18,7 +19,8 @@ def epoch_order(n: int, batch_size: int, sampler: str, generator: torch.Generato
     """Sample indices for one epoch (on the CPU), or None for `contiguous`, which slices in data order.
 
     `shuffle` is a fresh permutation per epoch; `replacement` draws every sample of every batch
-    independently and uniformly (notebook 000's `elige_batch`, vectorized).
+    independently and uniformly (notebook 000's `elige_batch`, vectorized); `repeat` draws one sample per
+    batch and copies it b times (`elige_batch` with its commented-out line swapped in).
     """
     if sampler == "contiguous":
         return None
@@ -26,6 +28,9 @@ def epoch_order(n: int, batch_size: int, sampler: str, generator: torch.Generato
         return torch.randperm(n, generator=generator)
     if sampler == "replacement":
         return torch.randint(n, (steps_per_epoch(n, batch_size, sampler) * batch_size,), generator=generator)
+    if sampler == "repeat":
+        once = torch.randint(n, (steps_per_epoch(n, batch_size, sampler),), generator=generator)
+        return once.repeat_interleave(batch_size)
     raise ValueError(f"unknown sampler {sampler!r}")
 
 

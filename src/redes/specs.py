@@ -1,0 +1,53 @@
+"""Sweep and search files: YAML read into a pydantic model, with the base config they start from.
+
+Both kinds name a base config (a mapping, or a config file relative to the spec file) and may `set:`
+dotted keys on top of it, so a preset can reuse a notebook's config and change only what it studies.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, TypeVar, Union
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from redes.config import load_config
+from redes.errors import RedesError
+
+Spec = TypeVar("Spec", bound=BaseModel)
+
+
+def read_spec(path: Union[str, Path], model: type[Spec], kind: str) -> Spec:
+    """The file validated as `model`; an unknown key suggests the nearest, a bad value names its field."""
+    path = Path(path)
+    if not path.is_file():
+        raise RedesError(f"{kind} file {path} not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError):
+        raise RedesError(f"{kind} file {path}: not valid YAML") from None
+    if not isinstance(raw, dict):
+        raise RedesError(f"{kind} file {path}: expected a mapping with the keys {', '.join(model.model_fields)}")
+    for key in raw:
+        if key not in model.model_fields:
+            near = difflib.get_close_matches(str(key), model.model_fields, n=1)
+            raise RedesError(f"{kind} file {path}: unknown key {key!r}" + (f" (did you mean {near[0]!r}?)" if near
+                             else f" (a {kind} has the keys {', '.join(model.model_fields)})"))
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(map(str, error["loc"])) or "the file"
+        raise RedesError(f"{kind} file {path}: {where}: {error['msg'].removeprefix('Value error, ')}") from None
+
+
+def base_config(base: Union[str, dict], settings: dict[str, Any], path: Union[str, Path], kind: str) -> dict:
+    """The resolved config (a mapping) the spec starts from: `base` with its `set:` keys applied."""
+    path = Path(path)
+    try:
+        start = base if isinstance(base, dict) else load_config(path.parent / base).to_dict()
+        return load_config(base=start, settings=settings).to_dict()
+    except RedesError as exc:
+        raise RedesError(f"{kind} file {path}: {exc}") from None
