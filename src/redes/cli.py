@@ -23,6 +23,7 @@ EXAMPLES = """examples:
   redes check engines --steps 50                module, autograd and manual engines agree to 1e-10
   redes check linear configs/notebook003.yaml   notebook 003's line fitted every way, beside scikit-learn
   redes explain configs/notebook000.yaml        the equations of notebook 000's network, with shapes
+  redes graph configs/notebook003.yaml --out loss.svg   the autograd graph of the loss (.dot needs no Graphviz)
   redes config --show                           every config key with its default and meaning
 """
 
@@ -96,6 +97,14 @@ def build_parser() -> argparse.ArgumentParser:
                                description="Draw a run directory's learning curves (train/val loss and accuracy "
                                            "per epoch) and confusion matrix as PNG files in RUN_DIR/plots.")
     plot.add_argument("run_dir", metavar="RUN_DIR")
+
+    graph = commands.add_parser("graph", help="draw the computation graph of a config's loss (.dot, .svg, .png)",
+                                description="Build the configured model, compute its loss on a few training "
+                                            "samples and draw the graph autograd records (parameters in blue, "
+                                            "operations in grey, the loss in green), as torchviz does. .dot is "
+                                            "Graphviz text; .svg and .png need Graphviz's dot program.")
+    _add_config_arguments(graph)
+    graph.add_argument("--out", metavar="FILE", required=True, help="FILE.dot, FILE.svg or FILE.png (must not exist)")
 
     compare = commands.add_parser("compare", help="runs side by side: config differences and final metrics",
                                   description="A table of runs: the config keys whose values differ, then the "
@@ -182,7 +191,7 @@ def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"train": _train, "resume": _resume, "eval": _eval, "predict": _predict, "check": _check, "plot": _plot, "compare": _compare, "sweep": _sweep, "search": _search, "gradcheck": _gradcheck, "explain": _explain, "datasets": _datasets,
+        return {"train": _train, "resume": _resume, "eval": _eval, "predict": _predict, "check": _check, "plot": _plot, "graph": _graph, "compare": _compare, "sweep": _sweep, "search": _search, "gradcheck": _gradcheck, "explain": _explain, "datasets": _datasets,
                 "config": _config}[args.command](args)
     except RedesError as exc:
         print(f"redes: error: {'; '.join(str(exc).split(chr(10)))}", file=sys.stderr)  # always one line
@@ -281,6 +290,23 @@ def _plot(args) -> int:
     for path in write_plots(load_run(args.run_dir)):
         print(path)
     return 0
+
+
+def _graph(args) -> int:
+    from redes.config import load_config
+    from redes.graph import loss_graph, render
+
+    out = Path(args.out)
+    picture = render(loss_graph(load_config(args.config, args.overrides)), out.suffix.lstrip(".").lower())
+    _write_new(out, picture)
+    print(out)
+    return 0
+
+
+def _write_new(out: Path, content: bytes) -> None:
+    if out.exists():
+        raise RedesError(f"{out} already exists; redes never overwrites a file, choose another --out")
+    out.write_bytes(content)
 
 
 def _compare(args) -> int:
