@@ -93,10 +93,14 @@ def build_parser() -> argparse.ArgumentParser:
                        "allowed (default 1e-10)")
     check.add_argument("--json", action="store_true", help="engines: print the comparison as one JSON object")
 
-    plot = commands.add_parser("plot", help="draw a run's learning curves and confusion matrix again",
-                               description="Draw a run directory's learning curves (train/val loss and accuracy "
-                                           "per epoch) and confusion matrix as PNG files in RUN_DIR/plots.")
-    plot.add_argument("run_dir", metavar="RUN_DIR")
+    plot = commands.add_parser("plot", help="draw a run's pictures again, or every activation (plot activations)",
+                               description="RUN_DIR: draw a run directory's learning curves (train/val loss and "
+                                           "accuracy per epoch), confusion matrix, sample grid (images) or data "
+                                           "and fitted line (regression on one feature) as PNG files in "
+                                           "RUN_DIR/plots. activations: every model.activation and its "
+                                           "derivative, in one PNG (--out, default activations.png).")
+    plot.add_argument("run_dir", metavar="RUN_DIR|activations")
+    plot.add_argument("--out", metavar="FILE.png", help="activations: the PNG to write (must not exist)")
 
     graph = commands.add_parser("graph", help="draw the computation graph of a config's loss (.dot, .svg, .png)",
                                 description="Build the configured model, compute its loss on a few training "
@@ -264,8 +268,7 @@ def _predict(args) -> int:
         sys.stdout.write(text.getvalue())
         return 0
     out = Path(args.out)
-    if out.exists():
-        raise RedesError(f"{out} already exists; redes never overwrites a file, choose another --out")
+    _refuse_existing(out)
     out.write_text(text.getvalue())
     print(f"wrote {len(x)} predictions to {out}", file=sys.stderr)
     return 0
@@ -287,6 +290,10 @@ def _check(args) -> int:
 def _plot(args) -> int:
     from redes.runs import load_run, write_plots
 
+    if args.run_dir == "activations" and not Path(args.run_dir).is_dir():
+        return _plot_activations(Path(args.out or "activations.png"))
+    if args.out is not None:
+        raise RedesError("--out is for 'redes plot activations'; a run's pictures go to RUN_DIR/plots")
     for path in write_plots(load_run(args.run_dir)):
         print(path)
     return 0
@@ -304,9 +311,22 @@ def _graph(args) -> int:
 
 
 def _write_new(out: Path, content: bytes) -> None:
+    _refuse_existing(out)
+    out.write_bytes(content)
+
+
+def _refuse_existing(out: Path) -> None:
     if out.exists():
         raise RedesError(f"{out} already exists; redes never overwrites a file, choose another --out")
-    out.write_bytes(content)
+
+
+def _plot_activations(out: Path) -> int:
+    from redes.models import activation_curves
+    from redes.plots import activations
+
+    _refuse_existing(out)
+    print(activations(activation_curves(), out))
+    return 0
 
 
 def _compare(args) -> int:

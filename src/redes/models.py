@@ -60,6 +60,17 @@ def build_model(spec: ModelConfig, n_in: int, n_out: int, generator: Optional[to
     return model
 
 
+def activation_curves(low: float = -4.0, high: float = 4.0, points: int = 401) -> dict[str, tuple]:
+    """Every activation's values and derivative (by autograd) on a grid: name -> (x, f(x), f'(x)) as NumPy."""
+    curves = {}
+    for name, kind in ACTIVATION_MODULES.items():
+        x = torch.linspace(low, high, points, dtype=torch.float64, requires_grad=True)
+        y = kind()(x)
+        (slope,) = torch.autograd.grad(y.sum(), x)
+        curves[name] = (x.detach().numpy(), y.detach().numpy(), slope.numpy())
+    return curves
+
+
 def init_weights(model: nn.Module, init_scale: Optional[float], generator: torch.Generator) -> None:
     """PyTorch's default Linear init drawn from `generator`, or N(0, 1) * init_scale with zero biases."""
     with torch.no_grad():

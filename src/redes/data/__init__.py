@@ -22,6 +22,7 @@ SOURCES = {
     "file": "your own .npz (x, y, optional x_test, y_test) or .csv (data.path, data.target)",
 }
 SPLIT_NAMES = ("train", "val", "test")
+IMAGE_SHAPES = {"digits": (8, 8), "cifar10": (3, 32, 32)}  # how a row of pixels is drawn as a picture
 
 
 @dataclass
