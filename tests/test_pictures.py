@@ -65,3 +65,21 @@ def test_non_image_classifiers_draw_no_sample_grid(name, tmp_path):
                                                                    "hidden": [8]}, "train": {"epochs": 1}}
     run = redes.train(config, out=tmp_path / "run", verbose=False)
     assert sorted(p.name for p in (run.path / "plots").iterdir()) == ["confusion_matrix.png", "learning_curves.png"]
+
+
+def test_cifar10_samples_are_drawn_in_colour_from_the_channel_major_rows(tmp_path):
+    from tests.test_cifar10 import _write_binary
+
+    rng = np.random.default_rng(0)
+    batches = [(rng.integers(0, 256, (n, 3072), dtype=np.uint8), rng.integers(0, 10, n)) for n in [12] * 5 + [16]]
+    _write_binary(tmp_path / "cifar-10-batches-bin", batches)
+    config = {"data": {"name": "cifar10", "path": str(tmp_path / "cifar-10-batches-bin"), "download": False},
+              "model": {"hidden": [8]}, "train": {"epochs": 1}}
+    run = redes.train(config, out=tmp_path / "run", verbose=False)
+    assert _is_png(run.path / "plots" / "samples.png")
+    images, true, _ = _samples(run, "test", count=16)
+    pixels = batches[5][0].astype(float)
+    expected = (pixels - pixels.min()) / (pixels.max() - pixels.min())
+    assert images.shape == (16, 32, 32, 3)
+    assert np.allclose(images, expected.reshape(16, 3, 32, 32).transpose(0, 2, 3, 1), atol=1e-6)
+    assert true == [run.classes[i] for i in batches[5][1]]

@@ -84,3 +84,13 @@ def test_embedding_needs_the_module_engine_and_valid_ids(cli):
 def test_notebook004_preset_is_a_valid_token_config():
     cfg = load_config(Path(__file__).parents[1] / "configs" / "notebook004.yaml")
     assert cfg.data.name == "tokens" and cfg.model.embedding.vocab == cfg.data.vocab
+
+
+def test_config_reference_lists_the_embedding_keys(cli):
+    result = cli("config", "--show")
+    for key in ("model.embedding = null", "model.embedding.vocab", "model.embedding.dim", "data.vocab", "data.seq_len"):
+        assert key in result.out
+    result = cli("config", "--set", "model.embedding.vocab=10", "--set", "model.embedding.dim=3")
+    assert result.status == 0 and "vocab: 10" in result.out and "pooling: mean" in result.out
+    result = cli("config", "--set", "model.embedding.vocab=10")
+    assert result.status == 2 and "model.embedding.dim" in result.err
