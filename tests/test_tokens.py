@@ -73,6 +73,8 @@ def test_embedding_needs_the_module_engine_and_valid_ids(cli):
     result = cli("train", "--set", "data.name=tokens", "--set", "model.embedding={vocab: 50, dim: 4}",
                  "--set", "train.engine=autograd")
     assert result.status == 2 and "model.embedding needs train.engine=module" in result.err
+    result = cli("explain", "--set", "data.name=tokens", "--set", "model.embedding={vocab: 50, dim: 4}")
+    assert result.status == 2 and "does not explain model.embedding" in result.err
     result = cli("train", "--set", "model.embedding.vocb=50")
     assert result.status == 2 and "did you mean 'model.embedding.vocab'" in result.err
     with pytest.raises(RedesError, match="vocab=30 allows 0..29"):
