@@ -23,6 +23,7 @@ EXAMPLES = """examples:
   redes check engines --steps 50                module, autograd and manual engines agree to 1e-10
   redes check linear configs/notebook003.yaml   notebook 003's line fitted every way, beside scikit-learn
   redes explain configs/notebook000.yaml        the equations of notebook 000's network, with shapes
+  redes graph configs/notebook003.yaml --out loss.svg   the autograd graph of the loss (.dot needs no Graphviz)
   redes config --show                           every config key with its default and meaning
 """
 
@@ -92,11 +93,23 @@ def build_parser() -> argparse.ArgumentParser:
                        "allowed (default 1e-10)")
     check.add_argument("--json", action="store_true", help="engines: print the comparison as one JSON object")
 
-    plot = commands.add_parser("plot", help="draw a run's (or a sweep's) pictures again",
-                               description="Draw a run directory's learning curves (train/val loss and accuracy "
-                                           "per epoch) and confusion matrix as PNG files in RUN_DIR/plots; for a "
-                                           "sweep directory, its results.csv and plots again.")
-    plot.add_argument("run_dir", metavar="RUN_DIR|SWEEP_DIR")
+    plot = commands.add_parser("plot", help="draw a run's or a sweep's pictures again, or every activation",
+                               description="RUN_DIR: draw a run directory's learning curves (train/val loss and "
+                                           "accuracy per epoch), confusion matrix, sample grid (images) or data "
+                                           "and fitted line (regression on one feature) as PNG files in "
+                                           "RUN_DIR/plots. SWEEP_DIR: a sweep's results.csv and plots again. "
+                                           "activations: every model.activation and its derivative, in one PNG "
+                                           "(--out, default activations.png).")
+    plot.add_argument("run_dir", metavar="RUN_DIR|SWEEP_DIR|activations")
+    plot.add_argument("--out", metavar="FILE.png", help="activations: the PNG to write (must not exist)")
+
+    graph = commands.add_parser("graph", help="draw the computation graph of a config's loss (.dot, .svg, .png)",
+                                description="Build the configured model, compute its loss on a few training "
+                                            "samples and draw the graph autograd records (parameters in blue, "
+                                            "operations in grey, the loss in green), as torchviz does. .dot is "
+                                            "Graphviz text; .svg and .png need Graphviz's dot program.")
+    _add_config_arguments(graph)
+    graph.add_argument("--out", metavar="FILE", required=True, help="FILE.dot, FILE.svg or FILE.png (must not exist)")
 
     compare = commands.add_parser("compare", help="runs side by side: config differences and final metrics",
                                   description="A table of runs: the config keys whose values differ, then the "
@@ -185,7 +198,7 @@ def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"train": _train, "resume": _resume, "eval": _eval, "predict": _predict, "check": _check, "plot": _plot, "compare": _compare, "sweep": _sweep, "search": _search, "gradcheck": _gradcheck, "explain": _explain, "datasets": _datasets,
+        return {"train": _train, "resume": _resume, "eval": _eval, "predict": _predict, "check": _check, "plot": _plot, "graph": _graph, "compare": _compare, "sweep": _sweep, "search": _search, "gradcheck": _gradcheck, "explain": _explain, "datasets": _datasets,
                 "config": _config}[args.command](args)
     except RedesError as exc:
         print(f"redes: error: {'; '.join(str(exc).split(chr(10)))}", file=sys.stderr)  # always one line
@@ -258,8 +271,7 @@ def _predict(args) -> int:
         sys.stdout.write(text.getvalue())
         return 0
     out = Path(args.out)
-    if out.exists():
-        raise RedesError(f"{out} already exists; redes never overwrites a file, choose another --out")
+    _refuse_existing(out)
     out.write_text(text.getvalue())
     print(f"wrote {len(x)} predictions to {out}", file=sys.stderr)
     return 0
@@ -282,9 +294,43 @@ def _plot(args) -> int:
     from redes.runs import load_run, write_plots
     from redes.sweeps import SPEC_FILE, redraw
 
+    if args.run_dir == "activations" and not Path(args.run_dir).is_dir():
+        return _plot_activations(Path(args.out or "activations.png"))
+    if args.out is not None:
+        raise RedesError("--out is for 'redes plot activations'; a run's pictures go to RUN_DIR/plots")
     is_sweep = (Path(args.run_dir) / SPEC_FILE).is_file()
     for path in redraw(args.run_dir) if is_sweep else write_plots(load_run(args.run_dir)):
         print(path)
+    return 0
+
+
+def _graph(args) -> int:
+    from redes.config import load_config
+    from redes.graph import loss_graph, render
+
+    out = Path(args.out)
+    picture = render(loss_graph(load_config(args.config, args.overrides)), out.suffix.lstrip(".").lower())
+    _write_new(out, picture)
+    print(out)
+    return 0
+
+
+def _write_new(out: Path, content: bytes) -> None:
+    _refuse_existing(out)
+    out.write_bytes(content)
+
+
+def _refuse_existing(out: Path) -> None:
+    if out.exists():
+        raise RedesError(f"{out} already exists; redes never overwrites a file, choose another --out")
+
+
+def _plot_activations(out: Path) -> int:
+    from redes.models import activation_curves
+    from redes.plots import activations
+
+    _refuse_existing(out)
+    print(activations(activation_curves(), out))
     return 0
 
 

@@ -22,19 +22,21 @@ class _Section(BaseModel):
 
 
 class DataConfig(_Section):
-    name: Literal["digits", "bernoulli", "linear", "cifar10", "file"] = Field(
-        "digits", description="data source: digits, bernoulli, linear, cifar10 or file")
+    name: Literal["digits", "bernoulli", "linear", "tokens", "cifar10", "file"] = Field(
+        "digits", description="data source: digits, bernoulli, linear, tokens, cifar10 or file")
     path: Optional[str] = Field(None, description="file: the .npz/.csv to read; cifar10: its archive or folder")
     target: Union[int, str, None] = Field(None, description="csv: target column, by name or index (default: last)")
     root: Optional[str] = Field(None, description="cifar10: folder to look in and download to "
                                                   "(default: $REDES_DATA or ~/.cache/redes)")
     download: bool = Field(True, description="cifar10: download the official archive when not found")
-    n_samples: Optional[int] = Field(None, gt=0, description="bernoulli/linear: number of samples "
-                                                             "(default 5000 / 100, as in the notebooks)")
+    n_samples: Optional[int] = Field(None, gt=0, description="bernoulli/linear/tokens: number of samples "
+                                                             "(default 5000 / 100 / 2000)")
     n_features: int = Field(300, gt=0, description="bernoulli: number of 0/1 features")
     intercept: float = Field(1.0, description="linear: a in y = a + b*x + noise")
     slope: float = Field(2.0, description="linear: b in y = a + b*x + noise")
     noise: float = Field(0.1, ge=0, description="linear: standard deviation of the Gaussian noise")
+    vocab: int = Field(50, ge=8, description="tokens: vocabulary size (token ids 0..vocab-1)")
+    seq_len: int = Field(12, ge=2, description="tokens: tokens per sequence")
     val_fraction: float = Field(0.15, ge=0, lt=1, description="share of the data held out for validation")
     test_fraction: float = Field(0.15, ge=0, lt=1,
                                  description="share held out for test (ignored where the source has a test set)")
@@ -52,7 +54,16 @@ class DataConfig(_Section):
         return self
 
 
+class EmbeddingConfig(_Section):
+    vocab: int = Field(..., gt=0, description="number of distinct token ids (inputs are ids 0..vocab-1)")
+    dim: int = Field(..., gt=0, description="width of each token's embedding vector")
+    pooling: Literal["mean", "sum"] = Field("mean", description="how a sequence's vectors become one: mean or sum")
+
+
 class ModelConfig(_Section):
+    embedding: Optional[EmbeddingConfig] = Field(
+        None, description="token inputs: {vocab: V, dim: D} puts an nn.Embedding, pooled over the sequence, "
+                          "before the MLP (inputs are integer ids)")
     hidden: list[int] = Field([128, 64], description="widths of the hidden layers, input to output")
     activation: Union[str, list[str]] = Field(
         "relu", description=f"one activation for all hidden layers, or one per layer: {', '.join(ACTIVATIONS)}")
@@ -149,6 +160,13 @@ class Config(_Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     log: LogConfig = Field(default_factory=LogConfig)
 
+    @model_validator(mode="after")
+    def _embedding_needs_module_engine(self) -> "Config":
+        if self.model.embedding is not None and self.train.engine != "module":
+            raise ValueError(f"model.embedding needs train.engine=module (got train.engine={self.train.engine}): "
+                             "the autograd and manual engines only know Linear layers")
+        return self
+
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict (lists, numbers, strings), as written to config.yaml."""
         return self.model_dump(mode="json")
@@ -168,11 +186,18 @@ def _suggest(name: str, choices) -> str:
 
 def config_keys() -> list[tuple[str, str, Any, str]]:
     """Every dotted key with its type, default and description, in declaration order."""
+    return [row for section, field in Config.model_fields.items() for row in _keys(field.annotation, f"{section}.")]
+
+
+def _keys(section: type[BaseModel], prefix: str) -> list[tuple[str, str, Any, str]]:
     rows = []
-    for section, field in Config.model_fields.items():
-        for key, info in field.annotation.model_fields.items():
-            default = info.get_default(call_default_factory=True)
-            rows.append((f"{section}.{key}", _type_name(info.annotation), default, info.description or ""))
+    for key, info in section.model_fields.items():
+        default = None if info.is_required() else info.get_default(call_default_factory=True)
+        nested = _section_type(info.annotation)
+        type_name = "mapping or null" if nested else _type_name(info.annotation) + (", required" if
+                                                                                   info.is_required() else "")
+        rows.append((f"{prefix}{key}", type_name, default, info.description or ""))
+        rows += _keys(nested, f"{prefix}{key}.") if nested else []
     return rows
 
 
@@ -267,9 +292,17 @@ def _check_keys(raw: dict, model: type[BaseModel], prefix: str) -> None:
             if not prefix:
                 valid += [k for k, *_ in config_keys()]
             raise RedesError(f"unknown config key {dotted!r}{_suggest(dotted, valid)}")
-        annotation = fields[key].annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        annotation = _section_type(fields[key].annotation)
+        if annotation is not None:
             _check_keys(value, annotation, f"{dotted}.")
+
+
+def _section_type(annotation: Any) -> Optional[type[BaseModel]]:
+    """The model class of a section field, also inside Optional[...] (model.embedding); None otherwise."""
+    for candidate in (annotation, *get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
 
 
 def explain_validation(exc: ValidationError) -> str:

@@ -72,6 +72,8 @@ def explain(model: nn.Sequential, loss: str, batch_size: int, *, fast: bool = Tr
 
 def explain_config(cfg: Config) -> str:
     """`explain` for the model, loss, batch size, backward mode, penalties and optimizer a config describes."""
+    if cfg.model.embedding is not None:
+        raise RedesError("redes explain covers Linear layers only; it does not explain model.embedding yet")
     splits = load_data(cfg.data, cfg.train.seed)
     n_classes = len(splits.classes or [])
     loss = resolve_loss(cfg.loss.name, splits.task, n_classes)

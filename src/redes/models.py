@@ -8,7 +8,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from redes.config import ModelConfig
+from redes.config import EmbeddingConfig, ModelConfig
 
 ACTIVATION_MODULES = {  # every name in config.ACTIVATIONS (tests/test_models.py builds each one)
     "relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "hardsigmoid": nn.Hardsigmoid,
@@ -17,14 +17,34 @@ ACTIVATION_MODULES = {  # every name in config.ACTIVATIONS (tests/test_models.py
 }
 
 
+class TokenBag(nn.Module):
+    """nn.Embedding pooled over the sequence: token ids (B, L) -> one vector per sample (B, dim) (notebook 004).
+
+    The ids arrive as floating-point numbers (the data pipeline holds every input as floats) and are
+    turned back into integers here; `in_features` is the sequence length, as a Linear's would be.
+    """
+
+    def __init__(self, spec: EmbeddingConfig, length: int):
+        super().__init__()
+        self.in_features, self.pooling = length, spec.pooling
+        self.embedding = nn.Embedding(spec.vocab, spec.dim, device="meta")
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        vectors = self.embedding(ids.long())  # (B, L) -> (B, L, dim)
+        return vectors.mean(1) if self.pooling == "mean" else vectors.sum(1)  # -> (B, dim)
+
+    def extra_repr(self) -> str:
+        return f"length={self.in_features}, pooling={self.pooling}"
+
+
 def build_model(spec: ModelConfig, n_in: int, n_out: int, generator: Optional[torch.Generator] = None) -> nn.Sequential:
-    """Linear → [BatchNorm1d] → activation → [Dropout] per hidden width, then a linear head of `n_out` units.
+    """[TokenBag] then Linear → [BatchNorm1d] → activation → [Dropout] per hidden width, then a linear head.
 
     The head emits raw scores (logits for cross-entropy and bce, values for mse); the loss or
     `predict` applies softmax/sigmoid. Weights come from `generator`, never the global RNG.
     """
-    layers: list[nn.Module] = []
-    width = n_in
+    layers: list[nn.Module] = [TokenBag(spec.embedding, n_in)] if spec.embedding else []
+    width = spec.embedding.dim if spec.embedding else n_in
     for i, hidden in enumerate(spec.hidden):
         layers.append(nn.Linear(width, hidden, device="meta"))
         if spec.batchnorm:
@@ -40,6 +60,17 @@ def build_model(spec: ModelConfig, n_in: int, n_out: int, generator: Optional[to
     return model
 
 
+def activation_curves(low: float = -4.0, high: float = 4.0, points: int = 401) -> dict[str, tuple]:
+    """Every activation's values and derivative (by autograd) on a grid: name -> (x, f(x), f'(x)) as NumPy."""
+    curves = {}
+    for name, kind in ACTIVATION_MODULES.items():
+        x = torch.linspace(low, high, points, dtype=torch.float64, requires_grad=True)
+        y = kind()(x)
+        (slope,) = torch.autograd.grad(y.sum(), x)
+        curves[name] = (x.detach().numpy(), y.detach().numpy(), slope.numpy())
+    return curves
+
+
 def init_weights(model: nn.Module, init_scale: Optional[float], generator: torch.Generator) -> None:
     """PyTorch's default Linear init drawn from `generator`, or N(0, 1) * init_scale with zero biases."""
     with torch.no_grad():
@@ -52,6 +83,8 @@ def init_weights(model: nn.Module, init_scale: Optional[float], generator: torch
                 else:
                     nn.init.normal_(module.weight, 0.0, init_scale, generator=generator)
                     nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.Embedding):  # PyTorch's own: N(0, 1), or N(0, 1) * init_scale
+                nn.init.normal_(module.weight, 0.0, init_scale or 1.0, generator=generator)
             elif isinstance(module, nn.BatchNorm1d):
                 module.reset_parameters()
                 module.reset_running_stats()

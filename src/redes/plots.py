@@ -32,9 +32,7 @@ def learning_curves(history: list[dict], path: Path) -> Path:
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    return path
+    return _save(fig, path)
 
 
 def confusion_matrix(evaluation: Evaluation, classes: list[str], path: Path, title: str = "") -> Path:
@@ -53,6 +51,59 @@ def confusion_matrix(evaluation: Evaluation, classes: list[str], path: Path, tit
     for (i, j), value in np.ndenumerate(counts):
         ax.text(j, i, str(value), ha="center", va="center", color="white" if value > threshold else "black",
                 fontsize=8)
+    return _save(fig, path)
+
+
+def activations(curves: dict[str, tuple], path: Path) -> Path:
+    """One panel per activation: the function (solid) and its derivative (dashed), as notebook 001 lists them."""
+    columns = 4
+    rows = -(-len(curves) // columns)
+    fig = _figure(3.2 * columns, 2.6 * rows)
+    axes = fig.subplots(rows, columns, squeeze=False).ravel()
+    for ax, (name, (x, y, slope)) in zip(axes, curves.items()):
+        ax.plot(x, y, label="f(x)")
+        ax.plot(x, slope, "--", label="f'(x)")
+        ax.axhline(0, color="grey", linewidth=0.5)
+        ax.axvline(0, color="grey", linewidth=0.5)
+        ax.set_title(name)
+        ax.grid(alpha=0.3)
+    for ax in axes[len(curves):]:
+        ax.set_axis_off()
+    axes[0].legend(fontsize=8)
+    return _save(fig, path)
+
+
+def sample_grid(images: np.ndarray, true: list[str], predicted: list[str], path: Path) -> Path:
+    """Images (N, H, W) or (N, H, W, 3) in [0, 1], each titled with its true and predicted class names
+    (green when they agree, red when not) — notebook 001's imshow, with the model's answers."""
+    columns = min(8, len(images))
+    rows = -(-len(images) // columns)
+    fig = _figure(1.5 * columns, 1.9 * rows)
+    axes = fig.subplots(rows, columns, squeeze=False).ravel()
+    for ax, image, want, got in zip(axes, images, true, predicted):
+        ax.imshow(image, cmap="gray_r" if image.ndim == 2 else None, vmin=0, vmax=1)
+        ax.set_title(f"{want}\n→ {got}", fontsize=8, color="green" if want == got else "red")
+    for ax in axes:
+        ax.set_axis_off()
+    fig.suptitle("true → predicted", fontsize=9)
+    return _save(fig, path)
+
+
+def regression_fit(points: dict[str, tuple], line: tuple, path: Path) -> Path:
+    """The data (one colour per split) and the model's fitted curve, notebook 003's scatter plot and line."""
+    fig = _figure(6, 4.5)
+    ax = fig.subplots()
+    for name, (x, y) in points.items():
+        ax.scatter(x, y, s=12, alpha=0.7, label=name)
+    ax.plot(*line, color="black", label="model")
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _save(fig, path)
+
+
+def _save(fig, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     return path
@@ -111,9 +162,7 @@ def _against_axis(groups: list[dict], axes: list[str], axis: str, path: Path) ->
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    return path
+    return _save(fig, path)
 
 
 def _time_against_quality(groups: list[dict], axes: list[str], path: Path) -> Path:
@@ -130,9 +179,7 @@ def _time_against_quality(groups: list[dict], axes: list[str], path: Path) -> Pa
     ax.set_xlabel("seconds per epoch")
     ax.set_ylabel(column.replace("_", " "))
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    return path
+    return _save(fig, path)
 
 
 def _sweep_curves(groups: list[dict], axes: list[str], histories: dict[str, list[dict]], path: Path) -> Path:
@@ -152,6 +199,4 @@ def _sweep_curves(groups: list[dict], axes: list[str], histories: dict[str, list
     ax.set_ylabel("loss (solid: train, dashed: val)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    return path
+    return _save(fig, path)

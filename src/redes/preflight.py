@@ -36,12 +36,25 @@ def preflight(model: nn.Module, loss: str, x: torch.Tensor, y: torch.Tensor, bat
 
 
 def _check_inputs(model: nn.Module, x: torch.Tensor) -> None:
-    first = next((m for m in model.modules() if isinstance(m, nn.Linear)), None)
+    first = next((m for m in model.modules() if isinstance(m, (nn.Linear, nn.Embedding))), None)
     if x.ndim != 2:
         raise RedesError(f"inputs must be a matrix (samples, features), got shape {tuple(x.shape)}")
+    if isinstance(first, nn.Embedding):
+        _check_token_ids(x, first.num_embeddings)
+        return
     if first is not None and x.shape[1] != first.in_features:
         raise RedesError(f"the data has {x.shape[1]} input features but the model's first layer expects "
                          f"{first.in_features}")
+
+
+def _check_token_ids(x: torch.Tensor, vocab: int) -> None:
+    """model.embedding looks rows up by id: the inputs must be whole numbers 0..vocab-1, not scaled features."""
+    if len(x) and (x != x.round()).any():
+        raise RedesError("model.embedding needs integer token ids as inputs, found fractions (set data.scale=none "
+                         "if the ids were scaled)")
+    if len(x) and (int(x.min()) < 0 or int(x.max()) >= vocab):
+        raise RedesError(f"token ids go from {int(x.min())} to {int(x.max())} but model.embedding.vocab={vocab} "
+                         f"allows 0..{vocab - 1}; raise model.embedding.vocab")
 
 
 def _check_targets(loss: str, y: torch.Tensor) -> None:

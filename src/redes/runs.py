@@ -15,7 +15,7 @@ from torch import nn
 
 from redes.checkpoint import load_state, load_tensors, save_tensors
 from redes.config import Config, ModelConfig, explain_validation, load_config
-from redes.data import SPLIT_NAMES, Scaler, Splits, load_data
+from redes.data import IMAGE_SHAPES, SPLIT_NAMES, Scaler, Splits, load_data
 from redes.devices import resolve_device
 from redes.errors import RedesError
 from redes.losses import predictions, probabilities
@@ -194,15 +194,46 @@ def _write_reports(run: Run, evaluations: dict[str, Evaluation]) -> None:
 
 
 def write_plots(run: Run, split: Optional[str] = None, evaluation: Optional[Evaluation] = None) -> list[Path]:
-    """RUN_DIR/plots: the learning curves and, for classifiers, the confusion matrix of `split` (test, else
-    val, else train); drawn from the saved run when no evaluation is given."""
+    """RUN_DIR/plots: the learning curves; for classifiers the confusion matrix of `split` (test, else val,
+    else train) and, for images, a grid of samples with true and predicted classes; for a regression on one
+    feature, the data and the fitted line. Drawn from the saved run when no evaluation is given."""
     from redes import plots
 
     plot_dir = run.path / "plots"
     plot_dir.mkdir(exist_ok=True)
     written = [plots.learning_curves(run.history, plot_dir / "learning_curves.png")]
+    split = split or next(name for name in ("test", "val", "train") if getattr(run.data, name) is not None)
     if run.classes:
-        split = split or next(name for name in ("test", "val", "train") if getattr(run.data, name) is not None)
         evaluation = evaluation or run.evaluate(split)
         written.append(plots.confusion_matrix(evaluation, run.classes, plot_dir / "confusion_matrix.png", split))
+    if run.classes and run.config.data.name in IMAGE_SHAPES:
+        written.append(plots.sample_grid(*_samples(run, split), plot_dir / "samples.png"))
+    if run.task == "regression" and run.data.n_features == 1 and run.data.n_targets == 1:
+        written.append(plots.regression_fit(*_fit_line(run), plot_dir / "fit.png"))
     return written
+
+
+def _raw(run: Run, x: torch.Tensor) -> np.ndarray:
+    """Inputs as they were before scaling, (x * scale) + shift."""
+    return (x.cpu().float() * run.scaler.scale + run.scaler.shift).numpy()
+
+
+def _samples(run: Run, split: str, count: int = 16) -> tuple[np.ndarray, list[str], list[str]]:
+    """The first `count` images of `split` in [0, 1], shaped for drawing, with true and predicted class names."""
+    data = run.data.get(split)
+    raw = _raw(run, data.x[:count])
+    images = (raw - raw.min()) / max(float(raw.max() - raw.min()), 1e-12)
+    images = images.reshape(len(raw), *IMAGE_SHAPES[run.config.data.name])
+    if images.ndim == 4:  # (N, C, H, W) -> (N, H, W, C)
+        images = images.transpose(0, 2, 3, 1)
+    names = run.classes or []
+    return images, [names[i] for i in data.y[:count].tolist()], [names[i] for i in run.predict(raw)]
+
+
+def _fit_line(run: Run) -> tuple[dict[str, tuple], tuple]:
+    """Each split's (x, y) points and the model's prediction along the range of x."""
+    splits = {name: getattr(run.data, name) for name in SPLIT_NAMES if getattr(run.data, name) is not None}
+    points = {name: (_raw(run, s.x)[:, 0], s.y.cpu().numpy()[:, 0]) for name, s in splits.items()}
+    xs = np.concatenate([x for x, _ in points.values()])
+    grid = np.linspace(xs.min(), xs.max(), 200, dtype=np.float32)[:, None]
+    return points, (grid[:, 0], run.predict(grid)[:, 0])

@@ -16,10 +16,13 @@ SOURCES = {
     "digits": "scikit-learn's handwritten digits (1,797 8x8 images, 10 classes), offline",
     "bernoulli": "notebook 000: random 0/1 features and labels (data.n_samples, data.n_features)",
     "linear": "notebook 003: y = a + b*x + noise (data.intercept, data.slope, data.noise, data.n_samples)",
+    "tokens": "notebook 004: token-id sequences, 4 topics told apart by their keywords (data.vocab, "
+              "data.seq_len, data.n_samples); for model.embedding",
     "cifar10": "CIFAR-10 (60,000 32x32 colour images, 10 classes) from the official archives",
     "file": "your own .npz (x, y, optional x_test, y_test) or .csv (data.path, data.target)",
 }
 SPLIT_NAMES = ("train", "val", "test")
+IMAGE_SHAPES = {"digits": (8, 8), "cifar10": (3, 32, 32)}  # how a row of pixels is drawn as a picture
 
 
 @dataclass
@@ -114,6 +117,9 @@ def _read_source(cfg: DataConfig, seed: int) -> RawData:
     if cfg.name == "linear":
         from redes.data.synthetic import load_linear
         return load_linear(cfg, rng)
+    if cfg.name == "tokens":
+        from redes.data.synthetic import load_tokens
+        return load_tokens(cfg, rng)
     if cfg.name == "cifar10":
         from redes.data.cifar10 import load_cifar10
         return load_cifar10(cfg)

@@ -1,4 +1,4 @@
-"""The notebooks' generated data sets: random bits (notebook 000) and a noisy line (notebook 003)."""
+"""The notebooks' generated data sets: random bits (000), a noisy line (003) and token sequences (004)."""
 
 from __future__ import annotations
 
@@ -22,3 +22,23 @@ def load_linear(cfg: DataConfig, rng: np.random.Generator) -> RawData:
     x = rng.random((n, 1))
     y = cfg.intercept + cfg.slope * x + cfg.noise * rng.standard_normal((n, 1))
     return RawData(x=x.astype(np.float32), y=y.astype(np.float32), task="regression")
+
+
+TOPICS = ["sports", "music", "science", "cooking"]
+
+
+def load_tokens(cfg: DataConfig, rng: np.random.Generator) -> RawData:
+    """Sequences of token ids whose class is which tokens appear (notebook 004's Embedding input).
+
+    Each topic owns `k = max(1, vocab // 10)` keyword ids (topic c: ids c*k .. c*k+k-1); the other ids are
+    filler. A sequence is `seq_len` filler ids drawn uniformly, then 1 to 3 of its topic's keywords put
+    at random positions. Order carries no information, so a bag (mean) of embeddings can learn it; the
+    ids are stored as floats (exact below 2**24) and the embedding layer turns them back into integers.
+    """
+    n, length, k = cfg.n_samples or 2000, cfg.seq_len, max(1, cfg.vocab // 10)
+    y = rng.integers(len(TOPICS), size=n)
+    x = rng.integers(len(TOPICS) * k, cfg.vocab, size=(n, length))
+    for row, topic in enumerate(y):
+        places = rng.permutation(length)[:rng.integers(1, min(3, length) + 1)]
+        x[row, places] = topic * k + rng.integers(k, size=len(places))
+    return RawData(x=x.astype(np.float32), y=y.astype(np.int64), task="classification", classes=list(TOPICS))
