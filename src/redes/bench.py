@@ -187,3 +187,14 @@ def verdict(name: str, ratio: float, target: float, at_least: bool) -> str:
     """One benchmark line: the ratio, its target and whether it is met."""
     met = ratio >= target if at_least else ratio <= target
     return f"{name:<34} {ratio:6.2f}x   target {'>=' if at_least else '<='} {target}x   {'met' if met else 'MISSED'}"
+
+
+def script_arguments(doc: str, argv, **sizes: int):
+    """The options of a script in benchmarks/: its sizes (`--name N`, defaults given) and --json."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    for name, default in sizes.items():
+        parser.add_argument(f"--{name}", type=int, default=default)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    return parser.parse_args(argv)
