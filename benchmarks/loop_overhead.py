@@ -14,6 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # a fresh clone finds redes
 
+import torch  # noqa: E402
 from redes.bench import Sizes, loop_overhead, script_arguments, verdict  # noqa: E402
 
 
@@ -24,7 +25,8 @@ def main(argv=None) -> int:
     if args.json:
         print(json.dumps({"seconds_per_step": t, "ratio": ratio}))
         return 0
-    print(f"batch 2, {args.steps} steps, best of {args.repeats} interleaved repeats: "
+    print(f"batch 2, {args.steps} steps, best of {args.repeats} interleaved repeats, {torch.get_num_threads()} "
+          "torch threads: "
           f"bare {t['bare'] * 1e6:.0f} us/step, redes {t['redes'] * 1e6:.0f} us/step")
     print(verdict("redes loop / bare PyTorch loop", ratio, 1.1, at_least=False))
     return 0

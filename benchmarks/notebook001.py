@@ -20,6 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # a fresh clone finds redes
 
+import torch  # noqa: E402
 from redes.bench import Sizes, notebook001, script_arguments, verdict  # noqa: E402
 
 
@@ -31,7 +32,8 @@ def main(argv=None) -> int:
     if args.json:
         print(json.dumps({"seconds": t, "ratios": ratios}))
         return 0
-    print(f"notebook-001 MLP, one epoch of {args.images} images, best of {args.repeats} interleaved repeats")
+    print(f"notebook-001 MLP, one epoch of {args.images} images, best of {args.repeats} interleaved repeats, "
+          f"{torch.get_num_threads()} torch threads")
     print("  ".join(f"{name} {seconds:.2f} s" for name, seconds in t.items()))
     print(verdict("notebook DataLoader / redes", ratios["dataloader/redes"], 1.8, at_least=True))
     print(verdict("redes / its matrix products alone", ratios["redes/matmul"], 1.15, at_least=False))

@@ -22,6 +22,7 @@ from sklearn.model_selection import train_test_split  # noqa: E402
 from sklearn.neural_network import MLPClassifier as SklearnMLP  # noqa: E402
 
 import redes  # noqa: E402
+import torch  # noqa: E402
 from redes.bench import interleaved, script_arguments, verdict  # noqa: E402
 
 
@@ -49,7 +50,8 @@ def main(argv=None) -> int:
     if args.json:
         print(json.dumps({"seconds": seconds, "test_accuracy": accuracy, "ratio": ratio}))
         return 0
-    print(f"digits, {len(x_train)} train / {len(x_test)} test, {args.epochs} epochs, best of {args.repeats}")
+    print(f"digits, {len(x_train)} train / {len(x_test)} test, {args.epochs} epochs, best of {args.repeats}, "
+          f"{torch.get_num_threads()} torch threads")
     for name in seconds:
         print(f"  {name:<13} {seconds[name]:6.2f} s   test accuracy {accuracy[name]:.4f}")
     print(verdict("scikit-learn / redes", ratio, 2.0, at_least=True))

@@ -190,11 +190,17 @@ def verdict(name: str, ratio: float, target: float, at_least: bool) -> str:
 
 
 def script_arguments(doc: str, argv, **sizes: int):
-    """The options of a script in benchmarks/: its sizes (`--name N`, defaults given) and --json."""
+    """The options of a script in benchmarks/: its sizes (`--name N`, defaults given), --json, and
+    --threads N, which sets torch's intra-op threads for the whole process (on a loaded machine, fewer
+    threads than cores can be many times faster: docs/benchmarks.md)."""
     import argparse
 
     parser = argparse.ArgumentParser(description=doc.split("\n")[0])
     for name, default in sizes.items():
         parser.add_argument(f"--{name}", type=int, default=default)
+    parser.add_argument("--threads", type=int, default=0, help="torch's intra-op threads (0: its default)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return args
