@@ -28,22 +28,23 @@ class EpochTotals:
 
     steps: int
     device: torch.device
+    loss: str  # the loss name: how outputs become predictions
     first: int = 0
     base: Optional[dict] = None  # losses, penalties, sizes (steps,) and correct () float64
     seconds: float = 0.0
     losses: list = field(default_factory=list)
     penalties: list = field(default_factory=list)
     sizes: list = field(default_factory=list)
-    predicted: list = field(default_factory=list)  # per step: predictions, or the engine's correct count
+    predicted: list = field(default_factory=list)  # per step: the outputs, or the engine's correct count
     targets: list = field(default_factory=list)  # per step: y, or None where the engine counted
 
-    def add(self, result, y: torch.Tensor, loss: str, classify: bool) -> None:
+    def add(self, result, y: torch.Tensor, classify: bool) -> None:
         self.losses.append(result.loss)
         self.penalties.append(result.penalty)
         self.sizes.append(len(y))
         if classify:
             counted = result.correct is not None
-            self.predicted.append(result.correct if counted else predictions(result.outputs, loss))
+            self.predicted.append(result.correct if counted else result.outputs)  # classified in `fold`
             self.targets.append(None if counted else y)
 
     def fold(self) -> dict[str, torch.Tensor]:
@@ -59,7 +60,8 @@ class EpochTotals:
             sums["sizes"][done] = torch.tensor(self.sizes, dtype=torch.float64, device=self.device)
         pairs = [(p, y) for p, y in zip(self.predicted, self.targets) if y is not None]
         if pairs:
-            sums["correct"] += (torch.cat([p for p, _ in pairs]) == torch.cat([y for _, y in pairs])).sum()
+            outputs, targets = torch.cat([p for p, _ in pairs]), torch.cat([y for _, y in pairs])
+            sums["correct"] += (predictions(outputs, self.loss) == targets).sum()
         counts = [p for p, y in zip(self.predicted, self.targets) if y is None]
         if counts:
             sums["correct"] += torch.stack(counts).sum()
@@ -176,7 +178,7 @@ def _loop(state: FitState, train: Split, val: Optional[Split], loss: str, batch_
     while state.epoch <= state.epochs and not state.interrupted:
         engine.model.train()
         state.epoch_start_rng = state.generator.get_state()
-        skip, state.totals = _epoch_start(state, resume, device)
+        skip, state.totals = _epoch_start(state, resume, device, loss)
         resume = None
         for callback in callbacks:
             callback.on_epoch_begin(state)
@@ -184,7 +186,7 @@ def _loop(state: FitState, train: Split, val: Optional[Split], loss: str, batch_
         epoch = batches(train.x, train.y, batch_size, sampler, state.generator)
         for state.step, (x, y) in enumerate(itertools.islice(epoch, skip, None), skip + 1):
             result = engine.step(x, y)
-            state.totals.add(result, y, loss, classify)
+            state.totals.add(result, y, classify)
             for callback in callbacks:
                 callback.on_batch_end(state, result.loss)
             if state.interrupted:
@@ -198,13 +200,14 @@ def _loop(state: FitState, train: Split, val: Optional[Split], loss: str, batch_
         callback.on_train_end(state)
 
 
-def _epoch_start(state: FitState, resume: Optional[dict], device: torch.device) -> tuple[int, EpochTotals]:
+def _epoch_start(state: FitState, resume: Optional[dict], device: torch.device,
+                 loss: str) -> tuple[int, EpochTotals]:
     """Steps to skip and the running sums: from the snapshot when resuming mid-epoch, else from zero."""
     if resume is None or resume["totals"] is None:
-        return 0, EpochTotals(state.steps, device)
+        return 0, EpochTotals(state.steps, device, loss)
     t = resume["totals"]
     base = {k: t[k].to(device) for k in ("losses", "penalties", "sizes", "correct")}
-    return resume["step"], EpochTotals(state.steps, device, resume["step"], base, float(t["seconds"]))
+    return resume["step"], EpochTotals(state.steps, device, loss, resume["step"], base, float(t["seconds"]))
 
 
 def _end_epoch(state: FitState, seconds: float, val: Optional[Split], loss: str, eval_batch_size: int,
