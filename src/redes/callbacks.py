@@ -41,14 +41,13 @@ class ProgressBar(Callback):
         self.bar = tqdm(total=state.steps, desc=f"epoch {state.epoch}/{state.epochs}", leave=False,
                         unit="step", dynamic_ncols=True, disable=None)
         self.every = max(1, state.steps // self.updates)
-        self.running, self.count = None, 0
+        self.running: list[torch.Tensor] = []
 
     def on_batch_end(self, state: "FitState", loss: torch.Tensor) -> None:
-        self.running = loss if self.running is None else self.running + loss
-        self.count += 1
+        self.running.append(loss)  # no kernel on most steps: the mean is taken only when the bar is drawn
         if state.step % self.every == 0 or state.step == state.steps:
-            self.bar.set_postfix_str(f"loss {(self.running / self.count).item():.4f}", refresh=False)
-            self.running, self.count = None, 0
+            self.bar.set_postfix_str(f"loss {torch.stack(self.running).mean().item():.4f}", refresh=False)
+            self.running = []
             self.bar.update(state.step - self.bar.n)
 
     def on_epoch_end(self, state: "FitState", logs: dict) -> None:

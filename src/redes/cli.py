@@ -176,6 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
                                               "them on paper, then the update rule and the parameter counts.")
     _add_config_arguments(explain)
 
+    bench = commands.add_parser("bench", help="how fast redes is here: ratios against baselines, in one process",
+                                description="Time redes on this machine against the notebooks' loops and a bare "
+                                            "PyTorch loop (see docs/benchmarks.md); prints ratios and peak memory.")
+    bench.add_argument("--quick", action="store_true", help="tiny sizes, one repeat: seconds, not figures")
+    bench.add_argument("--json", action="store_true", help="print one JSON object (seconds and ratios)")
+
     commands.add_parser("datasets", help="list the data sources and where cifar10 is looked for",
                         description="List every data.name and where CIFAR-10 is looked for and downloaded to.")
 
@@ -198,7 +204,7 @@ def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"train": _train, "resume": _resume, "eval": _eval, "predict": _predict, "check": _check, "plot": _plot, "graph": _graph, "compare": _compare, "sweep": _sweep, "search": _search, "gradcheck": _gradcheck, "explain": _explain, "datasets": _datasets,
+        return {"train": _train, "resume": _resume, "eval": _eval, "predict": _predict, "check": _check, "plot": _plot, "graph": _graph, "compare": _compare, "sweep": _sweep, "search": _search, "gradcheck": _gradcheck, "explain": _explain, "bench": _bench, "datasets": _datasets,
                 "config": _config}[args.command](args)
     except RedesError as exc:
         print(f"redes: error: {'; '.join(str(exc).split(chr(10)))}", file=sys.stderr)  # always one line
@@ -395,6 +401,15 @@ def _explain(args) -> int:
     from redes.explain import explain_config
 
     print(explain_config(load_config(args.config, args.overrides)))
+    return 0
+
+
+def _bench(args) -> int:
+    from redes.bench import Sizes, format_table, ratio_rows, run_bench
+
+    result = run_bench(Sizes.quick() if args.quick else Sizes())
+    ratios = {name: ratio for name, ratio, _ in ratio_rows(result)}
+    print(json.dumps(result | {"ratios": ratios}) if args.json else format_table(result))
     return 0
 
 

@@ -131,6 +131,10 @@ class TrainConfig(_Section):
         "fast", description="manual engine: fast reuses forward values (h(1-h), 1-h^2); naive recomputes them")
     dtype: Literal["float32", "float64"] = Field("float32", description="floating-point precision of the "
                                                                         "model and the data")
+    precision: Literal["fp32", "bf16"] = Field("fp32", description="bf16: forward and backward under bfloat16 "
+                                                                   "autocast (module/autograd engines, float32)")
+    fast: bool = Field(True, description="fused optimizer steps where torch has them (false: its plain "
+                                         "per-parameter loop, for comparison)")
     device: str = Field("auto", pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$",
                         description="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
     seed: int = Field(0, description="seeds the split, the initial weights, dropout and the batch order")
@@ -139,10 +143,13 @@ class TrainConfig(_Section):
                                                        "(0: never), so `redes resume` can continue the run")
 
     @model_validator(mode="after")
-    def _manual_only_options(self) -> "TrainConfig":
+    def _options_fit_the_engine(self) -> "TrainConfig":
         if self.engine != "manual" and (self.backend != "torch" or self.backward != "fast"):
             key = "backend=numpy" if self.backend != "torch" else "backward=naive"
             raise ValueError(f"train.{key} needs train.engine=manual (got train.engine={self.engine})")
+        if self.precision == "bf16" and (self.engine == "manual" or self.dtype != "float32"):
+            raise ValueError("train.precision=bf16 needs train.engine=module or autograd and train.dtype=float32 "
+                             f"(got train.engine={self.engine}, train.dtype={self.dtype})")
         return self
 
 

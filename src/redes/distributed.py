@@ -62,8 +62,8 @@ class ShardedEngine(ModuleEngine):
     """
 
     def __init__(self, model: nn.Module, loss: str, optimizer: OptimizerConfig,
-                 regularization: RegularizationConfig, world: World):
-        super().__init__(model, loss, optimizer, regularization)
+                 regularization: RegularizationConfig, world: World, fast: bool = True):
+        super().__init__(model, loss, optimizer, regularization, fast)
         self.world, self.loss = world, loss
         device = next(model.parameters()).device
         self.ddp = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
@@ -86,6 +86,8 @@ class ShardedEngine(ModuleEngine):
         return StepResult(totals[0] / n, None if penalty is None else penalty.detach(), None, totals[1])
 
 
-def check_engine(engine: str) -> None:
+def check_engine(engine: str, precision: str = "fp32") -> None:
     if engine != "module":
         raise RedesError(f"torchrun trains with train.engine=module (DistributedDataParallel), not {engine}")
+    if precision != "fp32":
+        raise RedesError(f"torchrun trains in train.precision=fp32, not {precision}")

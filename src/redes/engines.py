@@ -9,6 +9,7 @@ All three start from the model they are given, so for one seed they share initia
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from dataclasses import dataclass
 from typing import Optional
@@ -34,30 +35,42 @@ class StepResult:
     correct: Optional[torch.Tensor] = None  # set by engines that count correct predictions themselves
 
 
-def build_optimizer(cfg: OptimizerConfig, model: nn.Module) -> torch.optim.Optimizer:
-    """torch.optim's SGD, Adam or AdamW over all the model's parameters, with the config's settings."""
-    params = model.parameters()
+def build_optimizer(cfg: OptimizerConfig, model: nn.Module, fast: bool = True) -> torch.optim.Optimizer:
+    """torch.optim's SGD, Adam or AdamW over all the model's parameters, with the config's settings.
+
+    `fast`: the fused kernel (one pass over each parameter, its gradient and state) on CPU and CUDA,
+    where torch's default is a Python loop over parameters on the CPU (50-100x slower for the
+    notebook-001 MLP); it differs from the loop by rounding only (benchmarks/notebook001.py).
+    """
+    params = list(model.parameters())
+    device = params[0].device.type if params else "cpu"
+    speed = {"fused": True} if fast and device in ("cpu", "cuda") else {"foreach": None if fast else False}
     if cfg.name == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
-                               weight_decay=cfg.weight_decay)
+                               weight_decay=cfg.weight_decay, **speed)
     kind = torch.optim.Adam if cfg.name == "adam" else torch.optim.AdamW
-    return kind(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    return kind(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay, **speed)
 
 
 class ModuleEngine:
     """forward → loss (+ penalty) → backward → optimizer step, with gradients zeroed before each step."""
 
-    def __init__(self, model: nn.Module, loss: str, optimizer: OptimizerConfig, regularization: RegularizationConfig):
-        self.model, self.loss_fn = model, loss_function(loss)
+    def __init__(self, model: nn.Module, loss: str, optimizer: OptimizerConfig, regularization: RegularizationConfig,
+                 fast: bool = True, precision: str = "fp32"):
+        self.model, self.loss_fn, self.fast = model, loss_function(loss), fast
         self.l1, self.l2 = regularization.l1, regularization.l2
         self.optimizer = self._build_optimizer(optimizer)
+        device = next(model.parameters()).device.type
+        self.autocast = functools.partial(torch.autocast, device, dtype=torch.bfloat16) if precision == "bf16" \
+            else contextlib.nullcontext
 
     def _build_optimizer(self, cfg: OptimizerConfig):
-        return build_optimizer(cfg, self.model)
+        return build_optimizer(cfg, self.model, self.fast)
 
     def _forward_backward(self, x: torch.Tensor, y: torch.Tensor) -> StepResult:
-        outputs = self.model(x)  # (B, n_in) -> (B, n_out)
-        loss = self.loss_fn(outputs, y)
+        with self.autocast():
+            outputs = self.model(x)  # (B, n_in) -> (B, n_out)
+        loss = self.loss_fn(outputs.to(x.dtype), y)  # the loss in the data's precision, also under bf16
         penalty = weight_penalty(self.model, self.l1, self.l2)
         (loss if penalty is None else loss + penalty).backward()
         return StepResult(loss.detach(), None if penalty is None else penalty.detach(), outputs.detach())
@@ -154,7 +167,7 @@ def build_engine(cfg: TrainConfig, model: nn.Module, loss: str, optimizer: Optim
     if cfg.engine == "manual":
         return ManualEngine(model, loss, optimizer, regularization, cfg.backend, cfg.backward == "fast")
     kind = AutogradEngine if cfg.engine == "autograd" else ModuleEngine
-    return kind(model, loss, optimizer, regularization)
+    return kind(model, loss, optimizer, regularization, cfg.fast, cfg.precision)
 
 
 @functools.cache

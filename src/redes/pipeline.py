@@ -47,7 +47,7 @@ def prepare(cfg: Config) -> Setup:
     device = resolve_device("cpu" if cfg.train.backend == "numpy" and cfg.train.device == "auto"
                             else cfg.train.device)
     if world is not None:
-        check_engine(cfg.train.engine)
+        check_engine(cfg.train.engine, cfg.train.precision)
         device = torch.device("cuda", world.local_rank) if device.type == "cuda" else device
         join(world, device)
     dtype = getattr(torch, cfg.train.dtype)
@@ -59,7 +59,7 @@ def prepare(cfg: Config) -> Setup:
                         generator).to(device, dtype)
     preflight(model, loss, splits.train.x, splits.train.y)
     engine = build_engine(cfg.train, model, loss, cfg.optimizer, cfg.regularization) if world is None else \
-        ShardedEngine(model, loss, cfg.optimizer, cfg.regularization, world)
+        ShardedEngine(model, loss, cfg.optimizer, cfg.regularization, world, cfg.train.fast)
     return Setup(cfg, device, generator, splits, loss, model, engine, world)
 
 

@@ -16,7 +16,7 @@ from torch import nn
 from redes.checkpoint import load_state, load_tensors, save_tensors
 from redes.config import Config, ModelConfig, explain_validation, load_config
 from redes.data import IMAGE_SHAPES, SPLIT_NAMES, Scaler, Splits, load_data
-from redes.devices import resolve_device
+from redes.devices import peak_memory, resolve_device
 from redes.errors import RedesError
 from redes.losses import predictions, probabilities
 from redes.models import build_model, count_parameters
@@ -177,6 +177,7 @@ def _summary(run: Run, seconds: float, device: torch.device, evaluations: dict[s
         "run_dir": str(run.path), "epochs": epochs, "seconds": seconds,
         "seconds_per_epoch": sum(row["seconds"] for row in run.history) / max(epochs, 1),
         "task": run.task, "loss": run.loss, "device": str(device), "parameters": count_parameters(run.model),
+        "peak_memory": peak_memory(device),
     }
     for name in SPLIT_NAMES:
         result[name] = evaluations[name].metrics() if name in evaluations else None

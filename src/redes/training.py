@@ -22,18 +22,50 @@ from redes.metrics import accuracy, r2_score
 
 @dataclass
 class EpochTotals:
-    """Running sums of the epoch in progress, kept on the device: read once, at the end of the epoch."""
+    """The epoch in progress, as its steps left it: a step only appends its loss (a device tensor), its
+    size and its predictions, with no extra kernel or host sync; `fold` sums them when the epoch ends
+    or a snapshot is taken. `base` holds the sums of the first `first` steps, from a mid-epoch resume."""
 
-    losses: torch.Tensor  # (steps,) the data loss of each step
-    penalties: torch.Tensor  # (steps,) the penalty of each step
-    sizes: torch.Tensor  # (steps,) samples in each step
-    correct: torch.Tensor  # () correctly classified samples so far
+    steps: int
+    device: torch.device
+    loss: str  # the loss name: how outputs become predictions
+    first: int = 0
+    base: Optional[dict] = None  # losses, penalties, sizes (steps,) and correct () float64
     seconds: float = 0.0
+    losses: list = field(default_factory=list)
+    penalties: list = field(default_factory=list)
+    sizes: list = field(default_factory=list)
+    predicted: list = field(default_factory=list)  # per step: the outputs, or the engine's correct count
+    targets: list = field(default_factory=list)  # per step: y, or None where the engine counted
 
-    @classmethod
-    def zeros(cls, steps: int, device: torch.device) -> "EpochTotals":
-        zeros = torch.zeros(steps, dtype=torch.float64, device=device)
-        return cls(zeros, zeros.clone(), zeros.clone(), torch.zeros((), dtype=torch.float64, device=device))
+    def add(self, result, y: torch.Tensor, classify: bool) -> None:
+        self.losses.append(result.loss)
+        self.penalties.append(result.penalty)
+        self.sizes.append(len(y))
+        if classify:
+            counted = result.correct is not None
+            self.predicted.append(result.correct if counted else result.outputs)  # classified in `fold`
+            self.targets.append(None if counted else y)
+
+    def fold(self) -> dict[str, torch.Tensor]:
+        """losses, penalties, sizes (steps,) and correct () as float64 tensors, over the steps done so far."""
+        zeros = torch.zeros(self.steps, dtype=torch.float64, device=self.device)
+        sums = {k: v.clone() for k, v in self.base.items()} if self.base else {
+            "losses": zeros, "penalties": zeros.clone(), "sizes": zeros.clone(), "correct": zeros.new_zeros(())}
+        done = slice(self.first, self.first + len(self.losses))
+        if self.losses:
+            sums["losses"][done] = torch.stack(self.losses).to(torch.float64)
+            if self.penalties[0] is not None:
+                sums["penalties"][done] = torch.stack(self.penalties).to(torch.float64)
+            sums["sizes"][done] = torch.tensor(self.sizes, dtype=torch.float64, device=self.device)
+        pairs = [(p, y) for p, y in zip(self.predicted, self.targets) if y is not None]
+        if pairs:
+            outputs, targets = torch.cat([p for p, _ in pairs]), torch.cat([y for _, y in pairs])
+            sums["correct"] += (predictions(outputs, self.loss) == targets).sum()
+        counts = [p for p, y in zip(self.predicted, self.targets) if y is None]
+        if counts:
+            sums["correct"] += torch.stack(counts).sum()
+        return sums
 
 
 @dataclass
@@ -59,9 +91,8 @@ class FitState:
 
     def snapshot(self) -> dict:
         """Everything needed to continue from here, bit for bit: position, random states, sums, history."""
-        totals = None if self.totals is None or self.step == 0 else {
-            "losses": self.totals.losses, "penalties": self.totals.penalties, "sizes": self.totals.sizes,
-            "correct": self.totals.correct, "seconds": self.totals.seconds}
+        totals = None if self.totals is None or self.step == 0 else \
+            self.totals.fold() | {"seconds": self.totals.seconds}
         return {"epoch": self.epoch, "step": self.step, "history": self.history, "totals": totals,
                 "generator": self.epoch_start_rng if self.step else self.generator.get_state(),
                 "global_rng": _global_rng_states()}
@@ -147,7 +178,7 @@ def _loop(state: FitState, train: Split, val: Optional[Split], loss: str, batch_
     while state.epoch <= state.epochs and not state.interrupted:
         engine.model.train()
         state.epoch_start_rng = state.generator.get_state()
-        skip, state.totals = _epoch_start(state, resume, device)
+        skip, state.totals = _epoch_start(state, resume, device, loss)
         resume = None
         for callback in callbacks:
             callback.on_epoch_begin(state)
@@ -155,14 +186,7 @@ def _loop(state: FitState, train: Split, val: Optional[Split], loss: str, batch_
         epoch = batches(train.x, train.y, batch_size, sampler, state.generator)
         for state.step, (x, y) in enumerate(itertools.islice(epoch, skip, None), skip + 1):
             result = engine.step(x, y)
-            totals = state.totals
-            totals.losses[state.step - 1] = result.loss
-            totals.sizes[state.step - 1] = len(x)
-            if result.penalty is not None:
-                totals.penalties[state.step - 1] = result.penalty
-            if classify:
-                totals.correct += (predictions(result.outputs, loss) == y).sum() if result.correct is None \
-                    else result.correct
+            state.totals.add(result, y, classify)
             for callback in callbacks:
                 callback.on_batch_end(state, result.loss)
             if state.interrupted:
@@ -176,28 +200,29 @@ def _loop(state: FitState, train: Split, val: Optional[Split], loss: str, batch_
         callback.on_train_end(state)
 
 
-def _epoch_start(state: FitState, resume: Optional[dict], device: torch.device) -> tuple[int, EpochTotals]:
+def _epoch_start(state: FitState, resume: Optional[dict], device: torch.device,
+                 loss: str) -> tuple[int, EpochTotals]:
     """Steps to skip and the running sums: from the snapshot when resuming mid-epoch, else from zero."""
     if resume is None or resume["totals"] is None:
-        return 0, EpochTotals.zeros(state.steps, device)
+        return 0, EpochTotals(state.steps, device, loss)
     t = resume["totals"]
-    return resume["step"], EpochTotals(t["losses"].to(device), t["penalties"].to(device), t["sizes"].to(device),
-                                       t["correct"].to(device), float(t["seconds"]))
+    base = {k: t[k].to(device) for k in ("losses", "penalties", "sizes", "correct")}
+    return resume["step"], EpochTotals(state.steps, device, loss, resume["step"], base, float(t["seconds"]))
 
 
 def _end_epoch(state: FitState, seconds: float, val: Optional[Split], loss: str, eval_batch_size: int,
                classify: bool, callbacks: Sequence[Callback]) -> None:
     """Read the epoch's sums once, evaluate on val, record the history row, let the callbacks see it."""
-    totals = state.totals
-    finite = torch.isfinite(totals.losses[:state.step])
+    totals = state.totals.fold()
+    finite = torch.isfinite(totals["losses"][:state.step])
     if not bool(finite.all()):
         state.diverged = (state.epoch, int((~finite).nonzero()[0]) + 1)
         return
-    seen = totals.sizes.sum()
-    logs = {"epoch": state.epoch, "train_loss": ((totals.losses * totals.sizes).sum() / seen).item(),
-            "train_penalty": ((totals.penalties * totals.sizes).sum() / seen).item()}
+    seen = totals["sizes"].sum()
+    logs = {"epoch": state.epoch, "train_loss": ((totals["losses"] * totals["sizes"]).sum() / seen).item(),
+            "train_penalty": ((totals["penalties"] * totals["sizes"]).sum() / seen).item()}
     if classify:
-        logs["train_accuracy"] = (totals.correct / seen).item()
+        logs["train_accuracy"] = (totals["correct"] / seen).item()
     logs["seconds"] = seconds
     if val is not None:
         evaluation = evaluate(state.engine.model, val, loss, eval_batch_size)

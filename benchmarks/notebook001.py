@@ -1,0 +1,45 @@
+"""Notebook 001's CIFAR-10 MLP (3072-512-256-10, ReLU, SGD lr 0.001 momentum 0.9, batch 128), one epoch
+on 50,000 CIFAR-shaped images, timed in one process (redes.bench.notebook001):
+  - dataloader: the notebook's path, uint8 images through a per-sample Dataset (ToTensor + Normalize
+    in plain torch) and DataLoader(batch_size=128, shuffle=True, num_workers=2), its loop and loss.item();
+  - redes: redes' training loop (what `redes train` runs per epoch) on the images held in one tensor;
+  - redes_bf16: the same with train.precision=bf16;
+  - matmul: the forward and backward matrix products alone, on the same shapes.
+Repeats are interleaved and each candidate's best is kept. Targets: dataloader / redes >= 1.8,
+redes / matmul <= 1.15.
+
+    .venv/bin/python benchmarks/notebook001.py            # about a minute on 2 idle cores
+    .venv/bin/python benchmarks/notebook001.py --json     # last line: one JSON object
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # a fresh clone finds redes
+
+import torch  # noqa: E402
+from redes.bench import Sizes, notebook001, script_arguments, verdict  # noqa: E402
+
+
+def main(argv=None) -> int:
+    args = script_arguments(__doc__, argv, images=50_000, repeats=3)
+    t = notebook001(Sizes(images=args.images, repeats=args.repeats))
+    ratios = {"dataloader/redes": t["dataloader"] / t["redes"], "redes/matmul": t["redes"] / t["matmul"],
+              "redes_bf16/matmul": t["redes_bf16"] / t["matmul"], "redes_bf16/redes": t["redes_bf16"] / t["redes"]}
+    if args.json:
+        print(json.dumps({"seconds": t, "ratios": ratios}))
+        return 0
+    print(f"notebook-001 MLP, one epoch of {args.images} images, best of {args.repeats} interleaved repeats, "
+          f"{torch.get_num_threads()} torch threads")
+    print("  ".join(f"{name} {seconds:.2f} s" for name, seconds in t.items()))
+    print(verdict("notebook DataLoader / redes", ratios["dataloader/redes"], 1.8, at_least=True))
+    print(verdict("redes / its matrix products alone", ratios["redes/matmul"], 1.15, at_least=False))
+    print(f"{'redes bf16 / fp32 matrix products':<34} {ratios['redes_bf16/matmul']:6.2f}x   (bf16 autocast)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

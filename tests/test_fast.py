@@ -1,0 +1,108 @@
+"""The fast path gives the plain path's numbers: fused optimizers, the loop's deferred sums, bf16 autocast."""
+
+import pytest
+import torch
+
+import redes
+from redes.config import load_config
+from redes.data import Split
+from redes.engines import build_engine
+from redes.errors import RedesError
+from redes.models import build_model
+from redes.training import fit
+from tests.conftest import fast_config
+
+OPTIMIZERS = {
+    "momentum": {"name": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 0.01},
+    "nesterov": {"name": "sgd", "lr": 0.05, "momentum": 0.8, "nesterov": True},
+    "adam": {"name": "adam", "lr": 0.01, "weight_decay": 0.001},
+    "adamw": {"name": "adamw", "lr": 0.01, "weight_decay": 0.05},
+}
+
+
+def _history(tmp_path, name, **sections):
+    run = redes.train(fast_config(**sections), out=tmp_path / name, verbose=False)
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in run.history], run
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_fused_optimizers_give_the_plain_loops_numbers(tmp_path, optimizer):
+    fast, _ = _history(tmp_path, "fast", optimizer=OPTIMIZERS[optimizer])
+    plain, _ = _history(tmp_path, "plain", optimizer=OPTIMIZERS[optimizer], train={"fast": False})
+    for a, b in zip(fast, plain):
+        assert a.keys() == b.keys()
+        for key in a:
+            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), key
+
+
+def test_the_fast_path_is_on_by_default_and_fp32():
+    cfg = load_config()
+    assert cfg.train.fast and cfg.train.precision == "fp32"
+    model = build_model(cfg.model, 64, 10)
+    engine = build_engine(cfg.train, model, "cross_entropy", cfg.optimizer, cfg.regularization)
+    assert engine.optimizer.defaults["fused"]
+
+
+def _reference_epoch(engine, split, batch_size, generator):
+    """The epoch's sums computed step by step, as the loop did before it deferred them."""
+    from redes.data.batches import batches
+
+    losses, sizes, correct = [], [], 0
+    torch.randint(2**62, (1,), generator=generator)  # fit's first draw seeds dropout's global RNG
+    for x, y in batches(split.x, split.y, batch_size, "shuffle", generator):
+        result = engine.step(x, y)
+        losses.append(result.loss.double() * len(x))
+        sizes.append(len(x))
+        correct += int((result.outputs.argmax(1) == y).sum())
+    return (torch.stack(losses).sum() / sum(sizes)).item(), correct / sum(sizes)
+
+
+def test_the_loops_deferred_sums_are_the_per_step_sums():
+    cfg = load_config(base=fast_config())
+    generator = torch.Generator().manual_seed(1)
+    x, y = torch.randn(300, 8, generator=generator), torch.randint(0, 3, (300,), generator=generator)
+    runs = []
+    for _ in range(2):
+        model = build_model(cfg.model, 8, 3, torch.Generator().manual_seed(0))
+        runs.append(build_engine(cfg.train, model, "cross_entropy", cfg.optimizer, cfg.regularization))
+    state = fit(runs[0], Split(x, y), None, "cross_entropy", epochs=1, batch_size=64, sampler="shuffle",
+                generator=torch.Generator().manual_seed(2))
+    loss, accuracy = _reference_epoch(runs[1], Split(x, y), 64, torch.Generator().manual_seed(2))
+    assert state.history[0]["train_loss"] == pytest.approx(loss, rel=1e-12)
+    assert state.history[0]["train_accuracy"] == accuracy
+
+
+def test_bf16_trains_to_about_the_fp32_accuracy(tmp_path):
+    sections = {"model": {"hidden": [64]}, "train": {"epochs": 8, "batch_size": 32}}
+    _, fp32 = _history(tmp_path, "fp32", **sections)
+    _, bf16 = _history(tmp_path, "bf16", model=sections["model"], train={**sections["train"], "precision": "bf16"})
+    accuracy = fp32.summary["test"]["accuracy"]
+    assert accuracy > 0.9
+    assert bf16.summary["test"]["accuracy"] == pytest.approx(accuracy, abs=0.03)
+    assert bf16.summary["train"]["loss"] != fp32.summary["train"]["loss"]  # it did run in bf16
+
+
+def test_the_summary_reports_peak_memory(tmp_path):
+    _, run = _history(tmp_path, "run")
+    assert run.summary["peak_memory"]["host_mb"] > 10
+    assert run.summary["peak_memory"]["device_mb"] is None  # on the CPU
+
+
+@pytest.mark.parametrize("setting", [["train.engine=manual"], ["train.dtype=float64"]])
+def test_bf16_is_refused_where_it_cannot_be_honoured(setting):
+    with pytest.raises(RedesError, match="train.precision=bf16 needs"):
+        load_config(overrides=["train.precision=bf16", *setting])
+
+
+def test_redes_bench_quick_prints_its_rows_and_json(cli):
+    import json
+
+    table = cli("bench", "--quick")
+    assert table.status == 0, table.err
+    for row in ("engine manual/torch / module", "notebook DataLoader / redes", "redes / matmul alone",
+                "redes loop / bare loop", "peak memory: host"):
+        assert row in table.out
+    assert "no GPU" in table.out or "cpu / gpu, batch" in table.out
+    result = json.loads(cli("bench", "--quick", "--json").out.strip().splitlines()[-1])
+    assert {"engines", "notebook001", "loop", "cpu_vs_gpu", "peak_memory", "ratios"} <= result.keys()
+    assert result["peak_memory"]["host_mb"] > 0
