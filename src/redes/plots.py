@@ -78,7 +78,7 @@ def sample_grid(images: np.ndarray, true: list[str], predicted: list[str], path:
     (green when they agree, red when not) — notebook 001's imshow, with the model's answers."""
     columns = min(8, len(images))
     rows = -(-len(images) // columns)
-    fig = _figure(1.5 * columns, 1.9 * rows)
+    fig = _figure(1.5 * columns, 2.1 * rows)
     axes = fig.subplots(rows, columns, squeeze=False).ravel()
     for ax, image, want, got in zip(axes, images, true, predicted):
         ax.imshow(image, cmap="gray_r" if image.ndim == 2 else None, vmin=0, vmax=1)
