@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from redes.callbacks import Callback
 from redes.config import load_config
 from redes.errors import Diverged, RedesError
-from redes.specs import base_config, read_spec
+from redes.specs import BasedSpec, base_config, read_spec
 
 BEST_FILE, TRIALS_FILE = "best.yaml", "trials.csv"
 
@@ -74,14 +74,9 @@ class Pruner(BaseModel):
     warmup_epochs: int = Field(0, ge=0, description="epochs of each trial never pruned")
 
 
-class SearchSpec(BaseModel):
-    """What a search file holds."""
+class SearchSpec(BasedSpec):
+    """What a search file holds: `base:` and `set:` (see BasedSpec), then these."""
 
-    model_config = ConfigDict(extra="forbid")
-    base: Union[str, dict] = Field(default_factory=dict, description="a config mapping, or a config file's path "
-                                   "(relative to the search file)")
-    set: dict[str, Any] = Field(default_factory=dict, description="dotted config key -> value, applied to the "
-                                "base (e.g. train.epochs: 10)")
     params: dict[str, Param] = Field(description="dotted config key -> its choices or range")
     metric: Literal["val_accuracy", "val_loss", "train_accuracy", "train_loss"] = Field(
         "val_accuracy", description="the per-epoch metric optimised (accuracy maximised, loss minimised)")

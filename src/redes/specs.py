@@ -11,12 +11,22 @@ from pathlib import Path
 from typing import Any, TypeVar, Union
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from redes.config import load_config
 from redes.errors import RedesError
 
 Spec = TypeVar("Spec", bound=BaseModel)
+
+
+class BasedSpec(BaseModel):
+    """The keys every sweep and search file has: the base config and the keys it changes in it."""
+
+    model_config = ConfigDict(extra="forbid")
+    base: Union[str, dict] = Field(default_factory=dict, description="a config mapping, or a config file's path "
+                                   "(relative to this file)")
+    set: dict[str, Any] = Field(default_factory=dict, description="dotted config key -> value, applied to the "
+                                "base (e.g. train.epochs: 10)")
 
 
 def read_spec(path: Union[str, Path], model: type[Spec], kind: str) -> Spec:

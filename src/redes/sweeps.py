@@ -21,25 +21,20 @@ from pathlib import Path
 from typing import IO, Any, Optional, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from redes.config import Config, load_config
 from redes.errors import RedesError
-from redes.specs import base_config, read_spec
+from redes.specs import BasedSpec, base_config, read_spec
 
 SPEC_FILE, RESULTS_FILE, FAILED_FILE = "sweep.yaml", "results.csv", "failed.txt"
 METRICS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy")
 COLUMNS = ("epochs", "seconds_per_epoch", "parameters") + METRICS
 
 
-class SweepSpec(BaseModel):
-    """What a sweep file holds."""
+class SweepSpec(BasedSpec):
+    """What a sweep file holds: `base:` and `set:` (see BasedSpec), then these."""
 
-    model_config = ConfigDict(extra="forbid")
-    base: Union[str, dict] = Field(default_factory=dict, description="a config mapping, or a config file's path "
-                                   "(relative to the sweep file)")
-    set: dict[str, Any] = Field(default_factory=dict, description="dotted config key -> value, applied to the "
-                                "base (e.g. train.epochs: 10)")
     axes: dict[str, list[Any]] = Field(description="dotted config key -> the values it takes, e.g. "
                                        "train.batch_size: [2, 32, 1000]")
     seeds: list[int] = Field(default=[0], description="train.seed of each repeat")
