@@ -38,7 +38,7 @@ def test_plot_activations_writes_one_png_and_never_overwrites(cli, tmp_path):
 
 def test_digits_run_draws_samples_with_true_and_predicted_names(digits_run, cli):
     assert _is_png(digits_run.path / "plots" / "samples.png")
-    images, true, predicted = _samples(digits_run, "test", count=16)
+    images, true, predicted = _samples(digits_run, "test", digits_run.evaluate("test"), count=16)
     test = digits_run.data.test
     assert images.shape == (16, 8, 8) and images.min() == 0 and images.max() == 1
     assert true == [digits_run.classes[i] for i in test.y[:16].tolist()]
@@ -77,7 +77,7 @@ def test_cifar10_samples_are_drawn_in_colour_from_the_channel_major_rows(tmp_pat
               "model": {"hidden": [8]}, "train": {"epochs": 1}}
     run = redes.train(config, out=tmp_path / "run", verbose=False)
     assert _is_png(run.path / "plots" / "samples.png")
-    images, true, _ = _samples(run, "test", count=16)
+    images, true, _ = _samples(run, "test", run.evaluate("test"), count=16)
     pixels = batches[5][0].astype(float)
     expected = (pixels - pixels.min()) / (pixels.max() - pixels.min())
     assert images.shape == (16, 32, 32, 3)

@@ -11,7 +11,7 @@ Nothing here prints or writes; every function returns seconds.
 from __future__ import annotations
 
 import time
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import torch
 from torch import nn
@@ -63,7 +63,7 @@ def notebook_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, loader: D
 
 
 def bare_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: Callable,
-               batches: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> float:
+               batches: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> float:
     """Seconds of a minimal hand-written loop over pre-cut batches: what any training loop must do."""
     start = time.perf_counter()
     for x, y in batches:

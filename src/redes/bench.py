@@ -106,11 +106,9 @@ def loop_overhead(sizes: Sizes, batch_size: int = 2) -> dict[str, float]:
     model = copy.deepcopy(engine.model)
     optimizer, loss_fn = build_optimizer(cfg.optimizer, model), loss_function("cross_entropy")
 
-    def bare() -> float:
+    def bare() -> float:  # the batches are cut inside bare_epoch's timed loop, as redes' loop cuts them
         order = torch.randperm(n, generator=generator)
-        start = time.perf_counter()
-        baselines.bare_epoch(model, optimizer, loss_fn, ((x[i], y[i]) for i in order.split(batch_size)))
-        return time.perf_counter() - start
+        return baselines.bare_epoch(model, optimizer, loss_fn, ((x[i], y[i]) for i in order.split(batch_size)))
     times = interleaved({"bare": bare, "redes": _fit_epoch(engine, Split(x, y), batch_size)}, sizes.repeats)
     return {name: seconds / sizes.tiny_steps for name, seconds in times.items()}
 
@@ -164,7 +162,8 @@ def ratio_rows(result: dict) -> list[tuple[str, float, str]]:
     e, nb, loop = result["engines"], result["notebook001"], result["loop"]
     rows = [(f"engine {name} / module", e[name] / e["module"], "seconds per epoch; < 1 is faster than module")
             for name in e if name != "module"]
-    rows += [("notebook DataLoader / redes", nb["dataloader"] / nb["redes"], "notebook-001 epoch (>= 1.8 at 50,000 images)"),
+    rows += [("notebook DataLoader / redes", nb["dataloader"] / nb["redes"],
+              "notebook-001 epoch (>= 1.8 at 50,000 images)"),
              ("redes / matmul alone", nb["redes"] / nb["matmul"], "notebook-001 epoch (target <= 1.15)"),
              ("redes bf16 / redes fp32", nb["redes_bf16"] / nb["redes"], "notebook-001 epoch; < 1: bf16 helps"),
              ("redes loop / bare loop", loop["redes"] / loop["bare"], "per step at batch 2 (target <= 1.1)")]

@@ -208,7 +208,7 @@ def write_plots(run: Run, split: Optional[str] = None, evaluation: Optional[Eval
         evaluation = evaluation or run.evaluate(split)
         written.append(plots.confusion_matrix(evaluation, run.classes, plot_dir / "confusion_matrix.png", split))
     if run.classes and run.config.data.name in IMAGE_SHAPES:
-        written.append(plots.sample_grid(*_samples(run, split), plot_dir / "samples.png"))
+        written.append(plots.sample_grid(*_samples(run, split, evaluation), plot_dir / "samples.png"))
     if run.task == "regression" and run.data.n_features == 1 and run.data.n_targets == 1:
         written.append(plots.regression_fit(*_fit_line(run), plot_dir / "fit.png"))
     return written
@@ -219,16 +219,17 @@ def _raw(run: Run, x: torch.Tensor) -> np.ndarray:
     return (x.cpu().float() * run.scaler.scale + run.scaler.shift).numpy()
 
 
-def _samples(run: Run, split: str, count: int = 16) -> tuple[np.ndarray, list[str], list[str]]:
-    """The first `count` images of `split` in [0, 1], shaped for drawing, with true and predicted class names."""
-    data = run.data.get(split)
-    raw = _raw(run, data.x[:count])
+def _samples(run: Run, split: str, evaluation: Evaluation, count: int = 16) -> tuple[np.ndarray, list[str], list[str]]:
+    """The first `count` images of `split` in [0, 1], shaped for drawing, with true and predicted class names
+    (the predictions the evaluation of `split` already made)."""
+    raw = _raw(run, run.data.get(split).x[:count])
     images = (raw - raw.min()) / max(float(raw.max() - raw.min()), 1e-12)
     images = images.reshape(len(raw), *IMAGE_SHAPES[run.config.data.name])
     if images.ndim == 4:  # (N, C, H, W) -> (N, H, W, C)
         images = images.transpose(0, 2, 3, 1)
     names = run.classes or []
-    return images, [names[i] for i in data.y[:count].tolist()], [names[i] for i in run.predict(raw)]
+    return images, [names[i] for i in evaluation.target[:count].tolist()], \
+        [names[i] for i in evaluation.predicted[:count].tolist()]
 
 
 def _fit_line(run: Run) -> tuple[dict[str, tuple], tuple]:

@@ -128,7 +128,7 @@ def redraw(sweep_dir: Union[str, Path]) -> list[Path]:
     sweep_dir = Path(sweep_dir)
     try:
         spec = yaml.safe_load((sweep_dir / SPEC_FILE).read_text())
-        sweep = Sweep(spec["base"], spec["axes"], spec["seeds"])
+        sweep = Sweep(**spec)
     except (OSError, yaml.YAMLError, TypeError, KeyError):
         raise RedesError(f"{sweep_dir / SPEC_FILE}: not the sweep.yaml that redes sweep writes") from None
     return write_results(sweep_dir, sweep, results(sweep_dir, sweep))
