@@ -16,6 +16,10 @@ EXAMPLES = """examples:
   redes check linear configs/notebook003.yaml   notebook 003's line fitted every way, beside scikit-learn
   redes explain configs/notebook000.yaml        the equations of notebook 000's network, with shapes
   redes graph configs/notebook003.yaml --out loss.svg   the autograd graph of the loss (.dot needs no Graphviz)
+  redes plot activations                        every activation and its derivative, in one PNG
+  redes sweep configs/experiments/batch_size.yaml   notebook 000's batch-size experiment: table and plots
+  redes search configs/search_digits.yaml       Optuna search; the best config in searches/.../best.yaml
+  redes bench                                   speed on this machine, as ratios against the notebooks
   redes config --show                           every config key with its default and meaning
 """
 
