@@ -69,8 +69,9 @@ def time_trainer(trainer: str, batch: int, steps: int, repeats: int) -> dict:
         / (len(train) // batch) * 1e6
 
     def steps_only():
-        for x, y in cut:
-            setup.engine.step(x, y)
+        with setup.engine.running():
+            for x, y in cut:
+                setup.engine.step(x, y)
     steps_only()  # warm-up
     per_step["step"] = best_of(repeats, steps_only) / n * 1e6
 
@@ -124,8 +125,6 @@ def time_fused(batch: int, repeats: int) -> float:
 
 def sections(trainer: str, batch: int, steps: int) -> str:
     """Microseconds per step of each part of the manual engine's step (forward, loss, backward, update)."""
-    from redes.engines import _as_tensor
-
     setup = setup_for(trainer, batch)
     network, optimizer = setup.engine.network, setup.engine.optimizer
     train, gen = setup.splits.train, torch.Generator().manual_seed(0)
@@ -139,28 +138,38 @@ def sections(trainer: str, batch: int, steps: int) -> str:
         spent[name] = spent.get(name, 0.0) + now - since
         return now
 
+    fused = setup.engine.fused
     for _ in range(2):  # the first pass warms up, the second is kept
         spent.clear()
-        for x, y in cut:
-            t = time.perf_counter()
-            h = x
-            for i, layer in enumerate(network.layers):
-                h = layer.forward(h)
-                t = tick(f"forward {i} {type(layer).__name__}", t)
-            loss = network.loss.forward(h, y)
-            t = tick("loss forward", t)
-            d = network.loss.backward()
-            t = tick("loss backward", t)
-            for i in reversed(range(len(network.layers))):
-                d = network.layers[i].backward(d)
-                t = tick(f"backward {i} {type(network.layers[i]).__name__}", t)
-            grads = [g for layer in network.layers for g in (layer.grads[k] for k in layer.params)]
-            optimizer.step(grads)
-            t = tick("optimizer (p -= lr * g)", t)
-            _as_tensor(loss), _as_tensor(h)
-            tick("results to torch", t)
+        with setup.engine.running():
+            run_sections(network, optimizer, cut, fused, tick)
     lines = [f"{name:>26} {seconds / len(cut) * 1e6:8.1f}" for name, seconds in spent.items()]
     return "\n".join(lines + [f"{'total':>26} {sum(spent.values()) / len(cut) * 1e6:8.1f}"])
+
+
+def run_sections(network, optimizer, cut, fused: bool, tick) -> None:
+    """The manual engine's step written out, `tick`ing after each part; `fused` as ManualEngine.fused."""
+    from redes.engines import _as_tensor
+
+    for x, y in cut:
+        t = time.perf_counter()
+        h = x
+        for i, layer in enumerate(network.layers):
+            h = layer.forward(h)
+            t = tick(f"forward {i} {type(layer).__name__}", t)
+        loss = network.loss.forward(h, y)
+        t = tick("loss forward", t)
+        d = network.loss.backward()
+        t = tick("loss backward", t)
+        for i in reversed(range(len(network.layers))):
+            layer = network.layers[i]
+            d = layer.sgd_backward(d, optimizer.lr) if fused else layer.backward(d)
+            t = tick(f"backward {i} {type(layer).__name__}{' + update' if fused else ''}", t)
+        if not fused:
+            optimizer.step(network.grads())
+            t = tick("optimizer (p -= lr * g)", t)
+        _as_tensor(loss), _as_tensor(h)
+        tick("results to torch", t)
 
 
 def profile(trainer: str, batch: int, top: int) -> str:

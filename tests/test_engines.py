@@ -133,3 +133,22 @@ def test_notebook000_preset_trains_by_hand(tmp_path):
                       out=tmp_path / "nb0", verbose=False)
     assert run.config.train.engine == "manual" and run.model[1].__class__.__name__ == "Tanh"
     assert run.history[-1]["train_accuracy"] > run.history[0]["train_accuracy"]  # it memorises
+
+
+@pytest.mark.parametrize("layout", ["c", "fortran", "strided"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_add_product_updates_numpy_and_torch_arrays_in_place(layout, dtype):
+    """c += alpha a @ b by one in-place GEMM, whatever the memory layout of c (BLAS or a copy back)."""
+    import numpy as np
+
+    from redes.manual.backends import add_product_
+
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((5, 3)).astype(dtype), rng.standard_normal((3, 4)).astype(dtype)
+    c = {"c": rng.standard_normal((5, 4)), "fortran": np.asfortranarray(rng.standard_normal((5, 4))),
+         "strided": rng.standard_normal((5, 8))[:, ::2]}[layout].astype(dtype, copy=False)
+    expected, c_torch = c + 0.5 * (a @ b), torch.from_numpy(c.copy())
+    add_product_(c, a.T.T, b, 0.5)
+    add_product_(c_torch, torch.from_numpy(a), torch.from_numpy(b), 0.5)
+    np.testing.assert_allclose(c, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(c_torch.numpy(), expected, rtol=1e-5, atol=1e-6)

@@ -106,3 +106,40 @@ def test_redes_bench_quick_prints_its_rows_and_json(cli):
     result = json.loads(cli("bench", "--quick", "--json").out.strip().splitlines()[-1])
     assert {"engines", "notebook001", "loop", "cpu_vs_gpu", "peak_memory", "ratios"} <= result.keys()
     assert result["peak_memory"]["host_mb"] > 0
+
+
+@pytest.mark.parametrize("backend", ["torch", "numpy"])
+def test_the_manual_engines_fused_sgd_update_is_the_plain_update(backend):
+    """train.fast adds -lr dyᵀx into each weight by one GEMM; train.fast=false writes the gradient, then p -= lr g."""
+    cfg = load_config(base=fast_config(optimizer={"name": "sgd", "lr": 0.3}),
+                      overrides=["train.engine=manual", f"train.backend={backend}",
+                                 "train.dtype=float64", "model.hidden=[16,12]", "model.activation=[tanh,sigmoid]"])
+    generator = torch.Generator().manual_seed(3)
+    x, y = torch.randn(40, 8, generator=generator, dtype=torch.float64), torch.randint(0, 3, (40,), generator=generator)
+    engines = {}
+    for fast in (True, False):
+        model = build_model(cfg.model, 8, 3, torch.Generator().manual_seed(0)).double()
+        engines[fast] = build_engine(cfg.train.model_copy(update={"fast": fast}), model, "cross_entropy",
+                                     cfg.optimizer, cfg.regularization)
+    assert engines[True].fused and not engines[False].fused
+    for start in range(0, 40, 8):
+        losses = [engines[fast].step(x[start:start + 8], y[start:start + 8]).loss for fast in (True, False)]
+        assert losses[0].item() == pytest.approx(losses[1].item(), rel=1e-13)
+        for fused, plain in zip(engines[True].gradients(), engines[False].gradients()):
+            torch.testing.assert_close(fused, plain, rtol=1e-12, atol=1e-14)
+    for fused, plain in zip(engines[True].model.parameters(), engines[False].model.parameters()):
+        torch.testing.assert_close(fused, plain, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("sections, fused", [
+    ({}, True), ({"optimizer": {"name": "sgd", "momentum": 0.9}}, False),
+    ({"optimizer": {"name": "sgd", "weight_decay": 0.01}}, False), ({"regularization": {"l2": 0.01}}, False),
+    ({"optimizer": {"name": "adam"}}, False), ({"train": {"fast": False}}, False)])
+def test_the_manual_engine_fuses_only_plain_sgd(sections, fused):
+    config = fast_config(optimizer={"name": "sgd"}, train={"engine": "manual"})
+    for section, values in sections.items():
+        config[section] = {**config.get(section, {}), **values}
+    cfg = load_config(base=config)
+    engine = build_engine(cfg.train, build_model(cfg.model, 8, 3), "cross_entropy", cfg.optimizer,
+                          cfg.regularization)
+    assert engine.fused is fused

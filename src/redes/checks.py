@@ -57,7 +57,7 @@ def run_steps(setup: Setup, steps: int) -> list[float]:
     """Train `steps` mini-batches (across epochs if needed) and return the loss of each."""
     t, train, losses = setup.config.train, setup.splits.train, []
     setup.model.train()
-    with global_rng_seeded_from(setup.generator, setup.device):
+    with global_rng_seeded_from(setup.generator, setup.device), setup.engine.running():
         while len(losses) < steps:
             for x, y in batches(train.x, train.y, t.batch_size, t.sampler, setup.generator):
                 losses.append(float(setup.engine.step(x, y).loss))

@@ -22,6 +22,7 @@ from redes.config import OptimizerConfig, RegularizationConfig, TrainConfig
 from redes.errors import RedesError
 from redes.losses import loss_function, weight_penalty
 from redes.manual import optim as manual_optim
+from redes.manual.backends import namespace, one_blas_thread
 from redes.manual.network import Network
 
 
@@ -93,12 +94,17 @@ class ModuleEngine:
         self.optimizer.load_state_dict({**state, "state": {int(k): v for k, v in state["state"].items()}})
 
 
+    def running(self):
+        """The context the training loop holds while it steps (nothing to set up here)."""
+        return contextlib.nullcontext()
+
+
 class AutogradEngine(ModuleEngine):
     """Gradients from autograd, the update by hand (p -= lr * g) under no_grad, then the gradients zeroed."""
 
     def _build_optimizer(self, cfg: OptimizerConfig):
         self.params = list(self.model.parameters())
-        return manual_optim.build(_torch_namespace(), [p.detach() for p in self.params], cfg)
+        return manual_optim.build(namespace("torch"), [p.detach() for p in self.params], cfg)
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> StepResult:
         for p in self.params:
@@ -116,40 +122,47 @@ class AutogradEngine(ModuleEngine):
 
 
 class ManualEngine:
-    """The hand-written network and optimizer on `backend` arrays that share the model's memory."""
+    """The hand-written network and optimizer on `backend` arrays that share the model's memory.
+
+    `fused` (train.fast, for plain SGD without penalty): each weight update is added into the weights
+    by the gradient's own product (`Network.sgd_step`), one pass over each weight matrix instead of three.
+    """
 
     def __init__(self, model: nn.Module, loss: str, optimizer: OptimizerConfig, regularization: RegularizationConfig,
-                 backend: str = "torch", fast: bool = True):
+                 backend: str = "torch", backward: str = "fast", fused: bool = True):
         self.model, self.backend = model, backend
         device = next(model.parameters()).device
         if backend == "numpy" and device.type != "cpu":
             raise RedesError(f"train.backend=numpy runs on the CPU, not {device}; set train.device=cpu")
-        if backend == "numpy":
-            import array_api_compat.numpy as xp
-
-            view, draw_mask = (lambda t: t.detach().numpy()), _numpy_mask
-        else:
-            xp, view, draw_mask = _torch_namespace(), (lambda t: t.detach()), _torch_mask
-        self.network = Network(model, loss, xp, view, fast=fast, draw_mask=draw_mask,
+        xp = namespace(backend)
+        view, draw_mask = ((lambda t: t.detach().numpy()), _numpy_mask) if backend == "numpy" else \
+            ((lambda t: t.detach()), _torch_mask)
+        self.network = Network(model, loss, xp, view, fast=backward == "fast", draw_mask=draw_mask,
                                l1=regularization.l1, l2=regularization.l2)
         self.optimizer = manual_optim.build(xp, self.network.params, optimizer)
+        self.fused = fused and self.network.penalty is None and isinstance(self.optimizer, manual_optim.SGD) \
+            and self.optimizer.plain
+        self.last_grads = None
+
+    def running(self):
+        """The context the training loop holds while it steps: with NumPy, one BLAS thread."""
+        return one_blas_thread() if self.backend == "numpy" else contextlib.nullcontext()
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> StepResult:
         if self.backend == "numpy":
-            # NumPy's BLAS threads and torch's thread pool, both spinning on 2 cores, made a step
-            # 10-20x slower inside the loop (benchmarks/profile_step.py): one BLAS thread per step.
-            with _blas_controller().limit(limits=1, user_api="blas"):
-                loss, penalty, outputs, grads = self.network.loss_and_grads(x.numpy(), y.numpy())
-                self.optimizer.step(grads)
+            x, y = x.numpy(), y.numpy()
+        if self.fused:
+            (loss, outputs), penalty = self.network.sgd_step(x, y, self.optimizer.lr), None
+            self.last_grads = self.network.grads  # computed only if asked for: the update did without them
         else:
-            loss, penalty, outputs, grads = self.network.loss_and_grads(x, y)
-            self.optimizer.step(grads)
-        self.last_grads = grads
+            loss, penalty, outputs, self.last_grads = self.network.loss_and_grads(x, y)
+            self.optimizer.step(self.last_grads)
         return StepResult(_as_tensor(loss), None if penalty is None else _as_tensor(penalty), _as_tensor(outputs))
 
     def gradients(self) -> list:
         """The gradients the last step used (loss and penalty), in `model.parameters()` order."""
-        return [torch.as_tensor(g) for g in getattr(self, "last_grads", [])]
+        grads = self.last_grads() if callable(self.last_grads) else self.last_grads
+        return [torch.as_tensor(g) for g in grads or []]
 
     def optimizer_state(self) -> dict:
         return _map_arrays(self.optimizer.state_dict(), lambda a: torch.from_numpy(a.copy()) if isinstance(
@@ -165,23 +178,9 @@ def build_engine(cfg: TrainConfig, model: nn.Module, loss: str, optimizer: Optim
                  regularization: RegularizationConfig):
     """The engine `train.engine` names, over `model` (whose weights it trains in place)."""
     if cfg.engine == "manual":
-        return ManualEngine(model, loss, optimizer, regularization, cfg.backend, cfg.backward == "fast")
+        return ManualEngine(model, loss, optimizer, regularization, cfg.backend, cfg.backward, cfg.fast)
     kind = AutogradEngine if cfg.engine == "autograd" else ModuleEngine
     return kind(model, loss, optimizer, regularization, cfg.fast, cfg.precision)
-
-
-@functools.cache
-def _blas_controller():
-    """threadpoolctl's controller, made once on first use (it inspects every loaded library)."""
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()
-
-
-def _torch_namespace():
-    import array_api_compat.torch as xp
-
-    return xp
 
 
 def _torch_mask(x: torch.Tensor, keep: float) -> torch.Tensor:
@@ -202,4 +201,5 @@ def _map_arrays(state, convert):
 
 
 def _as_tensor(value) -> torch.Tensor:
-    return value if isinstance(value, torch.Tensor) else torch.as_tensor(np.asarray(value))
+    """A tensor as it is; a NumPy array or scalar as a tensor sharing its memory (no copy)."""
+    return value if isinstance(value, torch.Tensor) else torch.from_numpy(np.asarray(value))

@@ -19,6 +19,7 @@ import torch
 
 from redes.errors import RedesError
 from redes.gradcases import Case, layer_case, layer_cases, loss_cases, penalty_cases, to_numpy
+from redes.manual.backends import namespace
 
 # A check passes when every entry satisfies |actual - expected| <= ATOL + RTOL * |expected|.
 AUTOGRAD_RTOL, AUTOGRAD_ATOL = 1e-7, 1e-9  # two float64 formulas; torch's hardsigmoid slope is float32 (3e-8)
@@ -59,10 +60,7 @@ def check_builtins(shape: tuple[int, int] = DEFAULT_SHAPE, seed: int = DEFAULT_S
     shape = _check_shape(shape)
     if backend not in ("numpy", "torch"):
         raise RedesError(f"backend must be numpy or torch, got {backend!r}")
-    if backend == "torch":
-        import array_api_compat.torch as xp
-    else:
-        import array_api_compat.numpy as xp
+    xp = namespace(backend)
     wrap = torch.from_numpy if backend == "torch" else np.asarray  # torch shares the memory of the draws
     rng = np.random.default_rng(seed)
     cases = [*layer_cases(xp, shape, rng, wrap), *loss_cases(xp, shape, rng, wrap),

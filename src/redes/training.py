@@ -120,7 +120,7 @@ def fit(engine, train: Split, val: Optional[Split], loss: str, *, epochs: int, b
         callbacks: Sequence[Callback] = (), resume: Optional[dict] = None) -> FitState:
     """Train for `epochs` (or continue from a `FitState.snapshot()`); the returned state holds the history."""
     state = FitState(epochs, steps_per_epoch(len(train), batch_size, sampler), engine, generator)
-    with global_rng_seeded_from(generator, train.x.device, resume), _ctrl_c_sets(state):
+    with global_rng_seeded_from(generator, train.x.device, resume), _ctrl_c_sets(state), engine.running():
         if resume is not None:
             state.epoch, state.step, state.history = resume["epoch"], resume["step"], list(resume["history"])
             generator.set_state(resume["generator"])

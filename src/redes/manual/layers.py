@@ -1,15 +1,14 @@
 """Layers with hand-derived backward passes, written once for any array API namespace (NumPy or torch).
 
 Every layer has `forward(x) -> y` and `backward(dy) -> dx`; a layer with parameters also has
-`params` and `grads` (dicts of arrays with the same keys, `grads` filled by `backward`). Parameters
-are updated in place, so they may be views of an nn.Module's tensors. No torch.autograd here.
+`params` and `grads` (dicts of arrays with the same keys, `grads` valid after `backward`), and
+`sgd_backward(dy, lr)` applies the plain SGD update as it goes. Parameters are updated in place, so
+they may be views of an nn.Module's tensors. No torch.autograd here.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-Array = Any
+from redes.manual.backends import Array, add_product_
 
 
 class Layer:
@@ -27,22 +26,44 @@ class Layer:
     def backward(self, dy: Array) -> Array:
         raise NotImplementedError
 
+    def sgd_backward(self, dy: Array, lr: float) -> Array:
+        """backward, then the plain SGD update p -= lr * grad of each parameter; returns dx."""
+        dx = self.backward(dy)
+        for name, p in self.params.items():
+            p -= lr * self.grads[name]
+        return dx
+
 
 class Linear(Layer):
-    """y = x W^T + b with W of shape (out, in), as nn.Linear stores it."""
+    """y = x W^T + b with W of shape (out, in), as nn.Linear stores it.
 
-    def __init__(self, xp, weight: Array, bias: Array):
+    Its gradients are computed from the saved x and dy when read, so that `sgd_backward` can add
+    -lr dyᵀx straight into W without writing the gradient matrix out. `needs_input_grad=False` (the
+    network's first layer) skips dx, which nothing reads.
+    """
+
+    def __init__(self, xp, weight: Array, bias: Array, needs_input_grad: bool = True):
         super().__init__(xp)
         self.params = {"weight": weight, "bias": bias}
-        self.grads = {}
+        self.needs_input_grad = needs_input_grad
 
     def forward(self, x):
         self.x = x  # (B, in)
         return x @ self.params["weight"].T + self.params["bias"]  # (B, in) -> (B, out)
 
     def backward(self, dy):  # dy: (B, out)
-        self.grads = {"weight": dy.T @ self.x, "bias": self.xp.sum(dy, axis=0)}
-        return dy @ self.params["weight"]  # (B, out) -> (B, in)
+        self.dy = dy
+        return dy @ self.params["weight"] if self.needs_input_grad else None  # (B, out) -> (B, in)
+
+    @property
+    def grads(self):
+        return {"weight": self.dy.T @ self.x, "bias": self.xp.sum(self.dy, axis=0)}
+
+    def sgd_backward(self, dy, lr):
+        dx = self.backward(dy)  # with W before its update
+        add_product_(self.params["weight"], dy.T, self.x, -lr)
+        self.params["bias"] -= lr * self.xp.sum(dy, axis=0)
+        return dx
 
 
 def sigmoid(xp, u):

@@ -21,7 +21,8 @@ class BCE:
         xp = self.xp
         self.p, self.y = p, xp.reshape(xp.astype(y, p.dtype), (-1, 1))
         self.clamped = xp.clip(p, self.eps, 1 - self.eps)
-        return -xp.mean(self.y * xp.log(self.clamped) + (1 - self.y) * xp.log(1 - self.clamped))
+        # a sum over B (not xp.mean, which costs NumPy several microseconds more on a tiny batch)
+        return -xp.sum(self.y * xp.log(self.clamped) + (1 - self.y) * xp.log(1 - self.clamped)) / p.shape[0]
 
     def backward(self):
         xp, n = self.xp, self.p.shape[0]

@@ -25,6 +25,8 @@ class Network:
     def __init__(self, model: nn.Sequential, loss: str, xp, view: Callable, *, fast: bool = True,
                  draw_mask: Callable = None, l1: float = 0.0, l2: float = 0.0):
         self.layers = [_manual_layer(module, xp, view, fast, draw_mask) for module in model]
+        if self.layers and isinstance(self.layers[0], L.Linear):
+            self.layers[0].needs_input_grad = False  # nothing reads the gradient of the data
         self.params = [p for layer in self.layers for p in layer.params.values()]
         self.weights = [layer.params["weight"] for layer in self.layers if isinstance(layer, L.Linear)]
         self.loss = {"bce": lambda: SigmoidBCE(xp, fast), "cross_entropy": lambda: SoftmaxCrossEntropy(xp),
@@ -43,12 +45,29 @@ class Network:
         d = self.loss.backward()
         for layer in reversed(self.layers):
             d = layer.backward(d)
-        grads = [g for layer in self.layers for g in (layer.grads[k] for k in layer.params)]
+        grads = self.grads()
         if self.penalty is None:
             return loss, None, outputs, grads
         extra = dict(zip(map(id, self.weights), self.penalty.backward(self.weights)))
         grads = [g + extra[id(p)] if id(p) in extra else g for p, g in zip(self.params, grads)]
         return loss, self.penalty.forward(self.weights), outputs, grads
+
+    def sgd_step(self, x, y, lr: float):
+        """(loss, outputs) of one batch, after the plain SGD update p -= lr * grad (no penalty).
+
+        Each layer updates its parameters as soon as its backward has used them; a linear layer adds
+        -lr dyᵀx into W in one product, so no weight gradient is written out (`grads()` still gives them).
+        """
+        outputs = self.forward(x)
+        loss = self.loss.forward(outputs, y)
+        d = self.loss.backward()
+        for layer in reversed(self.layers):
+            d = layer.sgd_backward(d, lr)
+        return loss, outputs
+
+    def grads(self) -> list:
+        """The data loss's gradients of the last backward pass, in `params` order."""
+        return [g for layer in self.layers for g in (layer.grads[k] for k in layer.params)]
 
 
 def _manual_layer(module: nn.Module, xp, view: Callable, fast: bool, draw_mask: Callable) -> L.Layer:

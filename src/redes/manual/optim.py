@@ -19,6 +19,11 @@ class SGD:
         self.lr, self.momentum, self.nesterov, self.weight_decay = lr, momentum, nesterov, weight_decay
         self.buffers: list = [None] * len(params)
 
+    @property
+    def plain(self) -> bool:
+        """True when the step is p -= lr * g alone (no momentum, no weight decay)."""
+        return not self.momentum and not self.weight_decay
+
     def step(self, grads: list[Array]) -> None:
         for i, (p, g) in enumerate(zip(self.params, grads)):
             if self.weight_decay:

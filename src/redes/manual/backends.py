@@ -1,0 +1,73 @@
+"""What differs between the manual engine's backends: the array namespace, an in-place GEMM, BLAS threads.
+
+The layers, losses and optimizers are one implementation over an array API namespace; only this
+module knows NumPy from torch.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import numpy as np
+from array_api_compat import is_torch_array
+
+Array = Any  # a NumPy array or a torch tensor
+
+
+def namespace(backend: str):
+    """The array API namespace of `backend`: NumPy itself (NumPy >= 2.1 implements the standard; the
+    array-api-compat wrappers cost microseconds a call), or array-api-compat's torch."""
+    if backend == "numpy":
+        return np
+    import array_api_compat.torch as xp
+
+    return xp
+
+
+def add_product_(c: Array, a: Array, b: Array, alpha: float) -> None:
+    """c += alpha * (a @ b), written into c by one GEMM: no product matrix is allocated and read back.
+
+    For the SGD update W -= lr dyᵀx, that is one pass over W where `g = dyᵀx; W -= lr * g` makes three.
+    """
+    if is_torch_array(c):
+        c.addmm_(a, b, alpha=alpha)
+        return
+    # BLAS works on column-major arrays: cᵀ (a view of a C-ordered c) is column-major, and
+    # cᵀ += alpha bᵀaᵀ updates c itself (f2py writes in place when c's layout and dtype already fit).
+    (first, trans_first), (second, trans_second) = _column_major(b.T), _column_major(a.T)
+    result = _blas_gemm(c.dtype)(alpha, first, second, beta=1.0, c=c.T, trans_a=trans_first,
+                                 trans_b=trans_second, overwrite_c=True)
+    if not np.shares_memory(result, c):
+        c[...] = result.T  # a c that BLAS could not update in place (not contiguous, not float32/64)
+
+
+def _column_major(m: np.ndarray) -> tuple[np.ndarray, bool]:
+    """(array, transpose) with op(array) == m, the array column-major where m's memory allows (no copy)."""
+    return (m.T, True) if m.flags.c_contiguous and not m.flags.f_contiguous else (m, False)
+
+
+@functools.cache
+def _blas_gemm(dtype):
+    from scipy.linalg import blas
+
+    return blas.get_blas_funcs("gemm", dtype=dtype)
+
+
+def one_blas_thread():
+    """A context in which NumPy's and SciPy's BLAS run on one thread (threadpoolctl), restored on exit.
+
+    Their BLAS threads and torch's thread pool, spinning on 2 cores, made the NumPy backend's steps
+    10-20x slower inside the training loop (benchmarks/profile_step.py).
+    """
+    return _blas_controller().limit(limits=1, user_api="blas")
+
+
+@functools.cache
+def _blas_controller():
+    """threadpoolctl's controller, made once, after SciPy's BLAS is loaded so that its limits reach it."""
+    from scipy.linalg import blas  # noqa: F401
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
