@@ -6,6 +6,8 @@ from typing import Iterator
 
 import torch
 
+GATHER_BYTES = 4 * 2**20  # per chunk of batches: large enough to amortise the gather, small next to the data
+
 
 def steps_per_epoch(n: int, batch_size: int, sampler: str) -> int:
     """Batches in one epoch: a partial last batch is kept, except by `replacement` and `repeat` (notebook 000:
@@ -36,10 +38,17 @@ def epoch_order(n: int, batch_size: int, sampler: str, generator: torch.Generato
 
 def batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, sampler: str,
             generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Yield (x, y) mini-batches for one epoch; the indices move to the data's device once per epoch."""
+    """Yield (x, y) mini-batches for one epoch; the indices move to the data's device once per epoch.
+
+    Samples are gathered a chunk of batches at a time (about GATHER_BYTES of x), and the batches are
+    views of the chunk: one index operation per chunk instead of two per batch (at batch 2, that was
+    a few microseconds of a step of about a hundred).
+    """
     order = epoch_order(len(x), batch_size, sampler, generator)
     if order is None:
         yield from zip(x.split(batch_size), y.split(batch_size))
         return
-    for index in order.to(x.device, non_blocking=True).split(batch_size):
-        yield x[index], y[index]
+    batch_bytes = batch_size * (x[:1].nbytes + y[:1].nbytes)
+    rows = max(1, GATHER_BYTES // max(1, batch_bytes)) * batch_size
+    for index in order.to(x.device, non_blocking=True).split(rows):
+        yield from zip(x[index].split(batch_size), y[index].split(batch_size))

@@ -25,6 +25,24 @@ def namespace(backend: str):
     return xp
 
 
+def affine(x: Array, w: Array, b: Array) -> Array:
+    """x wᵀ + b, the bias added by the GEMM itself (torch's addmm) or in place: one array written, not two."""
+    if is_torch_array(x):
+        return b.addmm(x, w.T)
+    y = x @ w.T
+    y += b
+    return y
+
+
+def sigmoid(u: Array) -> Array:
+    """1 / (1 + e^-u) in one overflow-free pass: torch.sigmoid, or SciPy's expit (the array API has none)."""
+    if is_torch_array(u):
+        return u.sigmoid()
+    from scipy.special import expit
+
+    return expit(u)
+
+
 def add_product_(c: Array, a: Array, b: Array, alpha: float) -> None:
     """c += alpha * (a @ b), written into c by one GEMM: no product matrix is allocated and read back.
 

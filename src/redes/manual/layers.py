@@ -8,7 +8,7 @@ they may be views of an nn.Module's tensors. No torch.autograd here.
 
 from __future__ import annotations
 
-from redes.manual.backends import Array, add_product_
+from redes.manual.backends import Array, add_product_, affine, sigmoid
 
 
 class Layer:
@@ -49,7 +49,7 @@ class Linear(Layer):
 
     def forward(self, x):
         self.x = x  # (B, in)
-        return x @ self.params["weight"].T + self.params["bias"]  # (B, in) -> (B, out)
+        return affine(x, self.params["weight"], self.params["bias"])  # x W^T + b: (B, in) -> (B, out)
 
     def backward(self, dy):  # dy: (B, out)
         self.dy = dy
@@ -66,11 +66,6 @@ class Linear(Layer):
         return dx
 
 
-def sigmoid(xp, u):
-    """1 / (1 + e^-u), computed as (1 + tanh(u/2)) / 2: no overflow for any u."""
-    return 0.5 + 0.5 * xp.tanh(0.5 * u)
-
-
 class Sigmoid(Layer):
     """h = sigmoid(u); fast backward reuses h: h(1-h); naive recomputes sigmoid(u)."""
 
@@ -79,15 +74,18 @@ class Sigmoid(Layer):
         self.fast = fast
 
     def forward(self, u):
-        self.h = sigmoid(self.xp, u)
+        self.h = sigmoid(u)
         if not self.fast:
             self.u = u
         return self.h
 
     def backward(self, dy):
         if self.fast:
-            return dy * self.h * (1 - self.h)
-        return dy * sigmoid(self.xp, self.u) * (1 - sigmoid(self.xp, self.u))
+            g = 1 - self.h  # h(1-h) dy, built in one new array
+            g *= self.h
+            g *= dy
+            return g
+        return dy * sigmoid(self.u) * (1 - sigmoid(self.u))
 
 
 class Tanh(Layer):
@@ -105,7 +103,11 @@ class Tanh(Layer):
 
     def backward(self, dy):
         if self.fast:
-            return dy * (1 - self.h * self.h)
+            g = -self.h  # (1 - h²) dy, built in one new array
+            g *= self.h
+            g += 1
+            g *= dy
+            return g
         return dy * (1 - self.xp.tanh(self.u) ** 2)
 
 
@@ -176,14 +178,14 @@ class Softplus(Layer):
         return self.xp.maximum(u, 0.0) + self.xp.log1p(self.xp.exp(-self.xp.abs(u)))
 
     def backward(self, dy):
-        return dy * sigmoid(self.xp, self.u)
+        return dy * sigmoid(self.u)
 
 
 class SiLU(Layer):
     """u * sigmoid(u); derivative s + u s (1 - s) = s (1 + u (1 - s))."""
 
     def forward(self, u):
-        self.u, self.s = u, sigmoid(self.xp, u)
+        self.u, self.s = u, sigmoid(u)
         return u * self.s
 
     def backward(self, dy):

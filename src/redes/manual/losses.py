@@ -5,7 +5,7 @@ A loss has `forward(outputs, y) -> scalar` (the batch mean) and `backward() -> d
 
 from __future__ import annotations
 
-from redes.manual.layers import Array, sigmoid
+from redes.manual.backends import Array, sigmoid
 
 
 class BCE:
@@ -43,10 +43,10 @@ class SigmoidBCE:
 
     def forward(self, u, y):  # u: (B, 1) logits
         self.u = u
-        return self.bce.forward(sigmoid(self.xp, u), y)
+        return self.bce.forward(sigmoid(u), y)
 
     def backward(self):
-        p = self.bce.p if self.fast else sigmoid(self.xp, self.u)
+        p = self.bce.p if self.fast else sigmoid(self.u)
         return (p - self.bce.y) / self.u.shape[0]
 
 
