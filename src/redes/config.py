@@ -133,8 +133,9 @@ class TrainConfig(_Section):
                                                                         "model and the data")
     precision: Literal["fp32", "bf16"] = Field("fp32", description="bf16: forward and backward under bfloat16 "
                                                                    "autocast (module/autograd engines, float32)")
-    fast: bool = Field(True, description="fused optimizer steps where torch has them (false: its plain "
-                                         "per-parameter loop, for comparison)")
+    fast: bool = Field(True, description="fused optimizer steps where torch has them, and the manual "
+                                         "engine's plain SGD update fused into its gradient products "
+                                         "(false: the plain loops, for comparison)")
     device: str = Field("auto", pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$",
                         description="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
     seed: int = Field(0, description="seeds the split, the initial weights, dropout and the batch order")
