@@ -143,3 +143,24 @@ def test_the_manual_engine_fuses_only_plain_sgd(sections, fused):
     engine = build_engine(cfg.train, build_model(cfg.model, 8, 3), "cross_entropy", cfg.optimizer,
                           cfg.regularization)
     assert engine.fused is fused
+
+
+@pytest.mark.parametrize("optimizer", ["momentum", "adam", "adamw"])
+def test_an_l2_penalty_as_weight_decay_gives_the_autograd_penaltys_numbers(tmp_path, optimizer):
+    """train.fast: SGD and Adam apply l2 * sum W² as weight decay 2 l2 on the weights; the history is the same."""
+    sections = {"optimizer": OPTIMIZERS[optimizer], "regularization": {"l1": 1e-4, "l2": 1e-3}}
+    fast, run = _history(tmp_path, "fast", **sections)
+    plain, _ = _history(tmp_path, "plain", **sections, train={"fast": False})
+    assert fast[0]["train_penalty"] > 0
+    for a, b in zip(fast, plain):
+        for key in a:
+            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), key
+
+
+def test_the_weight_decay_group_holds_the_penalized_weights_only():
+    cfg = load_config(base=fast_config(optimizer={"name": "sgd", "weight_decay": 0.01}, regularization={"l2": 0.5}))
+    model = build_model(cfg.model, 8, 3)
+    engine = build_engine(cfg.train, model, "cross_entropy", cfg.optimizer, cfg.regularization)
+    decays = {id(p): group["weight_decay"] for group in engine.optimizer.param_groups for p in group["params"]}
+    for name, p in model.named_parameters():
+        assert decays[id(p)] == pytest.approx(1.01 if name.endswith("weight") else 0.01), name

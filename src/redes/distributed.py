@@ -18,7 +18,7 @@ from torch import nn
 from redes.config import OptimizerConfig, RegularizationConfig
 from redes.engines import ModuleEngine, StepResult
 from redes.errors import RedesError
-from redes.losses import predictions, weight_penalty
+from redes.losses import predictions
 
 
 @dataclass(frozen=True)
@@ -76,14 +76,15 @@ class ShardedEngine(ModuleEngine):
         outputs = self.ddp(x)
         loss = self.loss_fn(outputs, y) if len(x) else outputs.sum() * 0
         share = len(x) * self.world.size / n  # DDP averages over ranks: weight each shard by its size
-        penalty = weight_penalty(self.model, self.l1, self.l2)
+        penalty = self._penalty()
         (loss * share if penalty is None else loss * share + penalty).backward()
+        penalty = self._penalty_value(penalty)  # of the weights this step started from
         self.optimizer.step()
         correct = (predictions(outputs.detach(), self.loss) == y).sum() if self.loss != "mse" else 0
         totals = torch.stack([loss.detach().double() * len(x), torch.as_tensor(correct, dtype=torch.float64,
                                                                                device=loss.device)])
         dist.all_reduce(totals)
-        return StepResult(totals[0] / n, None if penalty is None else penalty.detach(), None, totals[1])
+        return StepResult(totals[0] / n, penalty, None, totals[1])
 
 
 def check_engine(engine: str, precision: str = "fp32") -> None:

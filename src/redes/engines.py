@@ -20,7 +20,7 @@ from torch import nn
 
 from redes.config import OptimizerConfig, RegularizationConfig, TrainConfig
 from redes.errors import RedesError
-from redes.losses import loss_function, weight_penalty
+from redes.losses import loss_function, penalized_weights, weight_penalty
 from redes.manual import optim as manual_optim
 from redes.manual.backends import namespace, one_blas_thread
 from redes.manual.network import Network
@@ -36,45 +36,73 @@ class StepResult:
     correct: Optional[torch.Tensor] = None  # set by engines that count correct predictions themselves
 
 
-def build_optimizer(cfg: OptimizerConfig, model: nn.Module, fast: bool = True) -> torch.optim.Optimizer:
+def build_optimizer(cfg: OptimizerConfig, model: nn.Module, fast: bool = True,
+                    l2: float = 0.0) -> torch.optim.Optimizer:
     """torch.optim's SGD, Adam or AdamW over all the model's parameters, with the config's settings.
 
     `fast`: the fused kernel (one pass over each parameter, its gradient and state) on CPU and CUDA,
     where torch's default is a Python loop over parameters on the CPU (50-100x slower for the
     notebook-001 MLP); it differs from the loop by rounding only (benchmarks/notebook001.py).
+    `l2`: an L2 penalty l2 * sum W² applied as its gradient, weight decay 2 * l2 on the penalized
+    weight matrices (a parameter group of their own), on top of the config's weight decay.
     """
     params = list(model.parameters())
     device = params[0].device.type if params else "cpu"
     speed = {"fused": True} if fast and device in ("cpu", "cuda") else {"foreach": None if fast else False}
+    groups: list = params
+    if l2:
+        penalized = {id(w) for w in penalized_weights(model)}
+        groups = [{"params": [p for p in params if id(p) in penalized], "weight_decay": cfg.weight_decay + 2 * l2},
+                  {"params": [p for p in params if id(p) not in penalized]}]
+        groups = [group for group in groups if group["params"]]
     if cfg.name == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
                                weight_decay=cfg.weight_decay, **speed)
     kind = torch.optim.Adam if cfg.name == "adam" else torch.optim.AdamW
-    return kind(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay, **speed)
+    return kind(groups, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay, **speed)
 
 
 class ModuleEngine:
-    """forward → loss (+ penalty) → backward → optimizer step, with gradients zeroed before each step."""
+    """forward → loss (+ penalty) → backward → optimizer step, with gradients zeroed before each step.
+
+    With `fast`, an L2 penalty under SGD or Adam is applied by the optimizer as weight decay on the
+    weight matrices (its gradient, 2 l2 W, added inside the fused step instead of by a dozen autograd
+    operators a step); its value is still computed, outside autograd, for the history.
+    """
 
     def __init__(self, model: nn.Module, loss: str, optimizer: OptimizerConfig, regularization: RegularizationConfig,
                  fast: bool = True, precision: str = "fp32"):
         self.model, self.loss_fn, self.fast = model, loss_function(loss), fast
         self.l1, self.l2 = regularization.l1, regularization.l2
+        self.l2_as_decay = False  # set by _build_optimizer
         self.optimizer = self._build_optimizer(optimizer)
         device = next(model.parameters()).device.type
         self.autocast = functools.partial(torch.autocast, device, dtype=torch.bfloat16) if precision == "bf16" \
             else contextlib.nullcontext
 
     def _build_optimizer(self, cfg: OptimizerConfig):
-        return build_optimizer(cfg, self.model, self.fast)
+        self.l2_as_decay = self.fast and self.l2 > 0 and cfg.name in ("sgd", "adam")  # AdamW's decay is decoupled
+        return build_optimizer(cfg, self.model, self.fast, self.l2 if self.l2_as_decay else 0.0)
+
+    def _penalty(self) -> Optional[torch.Tensor]:
+        """The penalty to backpropagate: L1, and L2 unless the optimizer applies it as weight decay."""
+        return weight_penalty(self.model, self.l1, 0.0 if self.l2_as_decay else self.l2)
+
+    def _penalty_value(self, penalty: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+        """The whole penalty's value for the history, detached: with L2 as weight decay, l2 * sum W² added here."""
+        if not self.l2_as_decay:
+            return None if penalty is None else penalty.detach()
+        with torch.no_grad():
+            value = self.l2 * torch.nn.utils.get_total_norm(penalized_weights(self.model)) ** 2
+        return value if penalty is None else penalty.detach() + value
 
     def _forward_backward(self, x: torch.Tensor, y: torch.Tensor) -> StepResult:
         with self.autocast():
             outputs = self.model(x)  # (B, n_in) -> (B, n_out)
         loss = self.loss_fn(outputs.to(x.dtype), y)  # the loss in the data's precision, also under bf16
-        penalty = weight_penalty(self.model, self.l1, self.l2)
+        penalty = self._penalty()
         (loss if penalty is None else loss + penalty).backward()
-        return StepResult(loss.detach(), None if penalty is None else penalty.detach(), outputs.detach())
+        return StepResult(loss.detach(), self._penalty_value(penalty), outputs.detach())
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> StepResult:
         self.optimizer.zero_grad(set_to_none=True)
@@ -92,7 +120,6 @@ class ModuleEngine:
 
     def load_optimizer_state(self, state: dict) -> None:
         self.optimizer.load_state_dict({**state, "state": {int(k): v for k, v in state["state"].items()}})
-
 
     def running(self):
         """The context the training loop holds while it steps (nothing to set up here)."""

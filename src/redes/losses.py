@@ -42,11 +42,16 @@ def loss_function(loss: str) -> LossFn:
     return F.mse_loss
 
 
+def penalized_weights(model: nn.Module) -> list[nn.Parameter]:
+    """The weight matrices the L1/L2 penalties reach: those of Linear and Embedding layers (no biases, no batchnorm)."""
+    return [m.weight for m in model.modules() if isinstance(m, (nn.Linear, nn.Embedding))]
+
+
 def weight_penalty(model: nn.Module, l1: float, l2: float) -> Optional[torch.Tensor]:
     """l1 * sum|W| + l2 * sum W^2 over weight matrices only (no biases, no batchnorm); None when both are 0."""
     if l1 == 0 and l2 == 0:
         return None
-    weights = [m.weight for m in model.modules() if isinstance(m, (nn.Linear, nn.Embedding))]
+    weights = penalized_weights(model)
     penalty = weights[0].new_zeros(())
     for w in weights:
         if l1:

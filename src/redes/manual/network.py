@@ -67,7 +67,11 @@ class Network:
 
     def grads(self) -> list:
         """The data loss's gradients of the last backward pass, in `params` order."""
-        return [g for layer in self.layers for g in (layer.grads[k] for k in layer.params)]
+        found = []
+        for layer in self.layers:
+            grads = layer.grads  # read once: a linear layer computes its gradients when they are read
+            found += [grads[name] for name in layer.params]
+        return found
 
 
 def _manual_layer(module: nn.Module, xp, view: Callable, fast: bool, draw_mask: Callable) -> L.Layer:
