@@ -145,12 +145,13 @@ def test_the_manual_engine_fuses_only_plain_sgd(sections, fused):
     assert engine.fused is fused
 
 
+@pytest.mark.parametrize("engine", ["module", "manual"])
 @pytest.mark.parametrize("optimizer", ["momentum", "adam", "adamw"])
-def test_an_l2_penalty_as_weight_decay_gives_the_autograd_penaltys_numbers(tmp_path, optimizer):
+def test_an_l2_penalty_as_weight_decay_gives_the_penaltys_own_numbers(tmp_path, optimizer, engine):
     """train.fast: SGD and Adam apply l2 * sum W² as weight decay 2 l2 on the weights; the history is the same."""
     sections = {"optimizer": OPTIMIZERS[optimizer], "regularization": {"l1": 1e-4, "l2": 1e-3}}
-    fast, run = _history(tmp_path, "fast", **sections)
-    plain, _ = _history(tmp_path, "plain", **sections, train={"fast": False})
+    fast, run = _history(tmp_path, "fast", **sections, train={"engine": engine})
+    plain, _ = _history(tmp_path, "plain", **sections, train={"engine": engine, "fast": False})
     assert fast[0]["train_penalty"] > 0
     for a, b in zip(fast, plain):
         for key in a:

@@ -164,9 +164,14 @@ class ManualEngine:
         xp = namespace(backend)
         view, draw_mask = ((lambda t: t.detach().numpy()), _numpy_mask) if backend == "numpy" else \
             ((lambda t: t.detach()), _torch_mask)
+        # as in the module engine: train.fast applies an L2 penalty under SGD/Adam as weight decay 2 l2 on the weights
+        l2_by_optimizer = fused and regularization.l2 > 0 and optimizer.name in ("sgd", "adam")
         self.network = Network(model, loss, xp, view, fast=backward == "fast", draw_mask=draw_mask,
-                               l1=regularization.l1, l2=regularization.l2)
-        self.optimizer = manual_optim.build(xp, self.network.params, optimizer)
+                               l1=regularization.l1, l2=regularization.l2, l2_by_optimizer=l2_by_optimizer)
+        weights = {id(w) for w in self.network.weights}
+        decays = [optimizer.weight_decay + (2 * regularization.l2 if l2_by_optimizer and id(p) in weights else 0.0)
+                  for p in self.network.params]
+        self.optimizer = manual_optim.build(xp, self.network.params, optimizer, decays)
         self.fused = fused and self.network.penalty is None and isinstance(self.optimizer, manual_optim.SGD) \
             and self.optimizer.plain
         self.last_grads = None

@@ -116,10 +116,10 @@ class ReLU(Layer):
 
     def forward(self, u):
         self.positive = u > 0
-        return self.xp.where(self.positive, u, 0.0)
+        return self.xp.clip(u, min=0.0)
 
     def backward(self, dy):
-        return self.xp.where(self.positive, dy, 0.0)
+        return dy * self.positive  # the mask as 0/1 in dy's type
 
 
 class LeakyReLU(Layer):

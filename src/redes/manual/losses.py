@@ -62,15 +62,12 @@ class SoftmaxCrossEntropy:
         exp = xp.exp(shifted)
         total = xp.sum(exp, axis=1, keepdims=True)
         self.softmax = exp / total
-        self.index = xp.reshape(xp.astype(y, xp.int64), (-1, 1))
-        picked = xp.take_along_axis(shifted, self.index, axis=1)
-        return xp.mean(xp.log(total) - picked)
+        index = xp.reshape(xp.astype(y, xp.int64), (-1, 1))
+        self.onehot = xp.astype(index == xp.arange(u.shape[1], device=_device(index)), u.dtype)  # (B, K)
+        return (xp.sum(xp.log(total)) - xp.sum(shifted * self.onehot)) / u.shape[0]
 
     def backward(self):
-        xp = self.xp
-        n, k = self.softmax.shape
-        onehot = xp.astype(self.index == xp.arange(k, device=_device(self.index))[None, :], self.softmax.dtype)
-        return (self.softmax - onehot) / n
+        return (self.softmax - self.onehot) / self.softmax.shape[0]
 
 
 class MSE:

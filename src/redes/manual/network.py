@@ -23,7 +23,7 @@ class Network:
     """
 
     def __init__(self, model: nn.Sequential, loss: str, xp, view: Callable, *, fast: bool = True,
-                 draw_mask: Callable = None, l1: float = 0.0, l2: float = 0.0):
+                 draw_mask: Callable = None, l1: float = 0.0, l2: float = 0.0, l2_by_optimizer: bool = False):
         self.layers = [_manual_layer(module, xp, view, fast, draw_mask) for module in model]
         if self.layers and isinstance(self.layers[0], L.Linear):
             self.layers[0].needs_input_grad = False  # nothing reads the gradient of the data
@@ -32,6 +32,9 @@ class Network:
         self.loss = {"bce": lambda: SigmoidBCE(xp, fast), "cross_entropy": lambda: SoftmaxCrossEntropy(xp),
                      "mse": lambda: MSE(xp)}[loss]()
         self.penalty = WeightPenalty(xp, l1, l2) if (l1 or l2) else None
+        # the penalty's gradient: without the L2 part when the optimizer adds it as weight decay
+        self.penalty_gradient = WeightPenalty(xp, l1, 0.0 if l2_by_optimizer else l2) \
+            if (l1 or (l2 and not l2_by_optimizer)) else None
 
     def forward(self, x):
         for layer in self.layers:
@@ -39,18 +42,18 @@ class Network:
         return x
 
     def loss_and_grads(self, x, y):
-        """(data loss, penalty or None, outputs, gradients in `params` order) of one batch."""
+        """(data loss, penalty or None, outputs, gradients in `params` order) of one batch; the gradients
+        leave out the L2 penalty's when the optimizer applies it (`l2_by_optimizer`)."""
         outputs = self.forward(x)
         loss = self.loss.forward(outputs, y)
         d = self.loss.backward()
         for layer in reversed(self.layers):
             d = layer.backward(d)
         grads = self.grads()
-        if self.penalty is None:
-            return loss, None, outputs, grads
-        extra = dict(zip(map(id, self.weights), self.penalty.backward(self.weights)))
-        grads = [g + extra[id(p)] if id(p) in extra else g for p, g in zip(self.params, grads)]
-        return loss, self.penalty.forward(self.weights), outputs, grads
+        if self.penalty_gradient is not None:
+            extra = dict(zip(map(id, self.weights), self.penalty_gradient.backward(self.weights)))
+            grads = [g + extra[id(p)] if id(p) in extra else g for p, g in zip(self.params, grads)]
+        return loss, None if self.penalty is None else self.penalty.forward(self.weights), outputs, grads
 
     def sgd_step(self, x, y, lr: float):
         """(loss, outputs) of one batch, after the plain SGD update p -= lr * grad (no penalty).

@@ -10,24 +10,32 @@ import math
 from redes.manual.layers import Array
 
 
+def _per_parameter(weight_decay: float | list[float], params: list) -> list[float]:
+    return list(weight_decay) if isinstance(weight_decay, (list, tuple)) else [weight_decay] * len(params)
+
+
 class SGD:
-    """g += wd p; buf = momentum buf + g (buf = g at the first step); p -= lr (g + momentum buf | buf)."""
+    """g += wd p; buf = momentum buf + g (buf = g at the first step); p -= lr (g + momentum buf | buf).
+
+    `weight_decay`: one value for every parameter, or a list with one per parameter.
+    """
 
     def __init__(self, xp, params: list[Array], lr: float, momentum: float = 0.0, nesterov: bool = False,
-                 weight_decay: float = 0.0):
+                 weight_decay: float | list[float] = 0.0):
         self.xp, self.params = xp, params
-        self.lr, self.momentum, self.nesterov, self.weight_decay = lr, momentum, nesterov, weight_decay
+        self.lr, self.momentum, self.nesterov = lr, momentum, nesterov
+        self.decays = _per_parameter(weight_decay, params)
         self.buffers: list = [None] * len(params)
 
     @property
     def plain(self) -> bool:
         """True when the step is p -= lr * g alone (no momentum, no weight decay)."""
-        return not self.momentum and not self.weight_decay
+        return not self.momentum and not any(self.decays)
 
     def step(self, grads: list[Array]) -> None:
-        for i, (p, g) in enumerate(zip(self.params, grads)):
-            if self.weight_decay:
-                g = g + self.weight_decay * p
+        for i, (p, g, decay) in enumerate(zip(self.params, grads, self.decays)):
+            if decay:
+                g = g + decay * p
             if self.momentum:
                 buf = self.buffers[i]
                 if buf is None:
@@ -46,13 +54,16 @@ class SGD:
 
 
 class Adam:
-    """Adam (L2 added to the gradient) or, with `decoupled`, AdamW (p *= 1 - lr wd before the step)."""
+    """Adam (L2 added to the gradient) or, with `decoupled`, AdamW (p *= 1 - lr wd before the step).
+
+    `weight_decay`: one value for every parameter, or a list with one per parameter.
+    """
 
     def __init__(self, xp, params: list[Array], lr: float, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.0, decoupled: bool = False):
+                 eps: float = 1e-8, weight_decay: float | list[float] = 0.0, decoupled: bool = False):
         self.xp, self.params = xp, params
         self.lr, self.betas, self.eps = lr, betas, eps
-        self.weight_decay, self.decoupled = weight_decay, decoupled
+        self.decays, self.decoupled = _per_parameter(weight_decay, params), decoupled
         self.steps = 0
         self.first = [xp.zeros_like(p) for p in params]
         self.second = [xp.zeros_like(p) for p in params]
@@ -62,11 +73,11 @@ class Adam:
         beta1, beta2 = self.betas
         step_size = self.lr / (1 - beta1 ** self.steps)
         root_correction = math.sqrt(1 - beta2 ** self.steps)
-        for p, g, m, v in zip(self.params, grads, self.first, self.second):
-            if self.weight_decay and self.decoupled:
-                p *= 1 - self.lr * self.weight_decay
-            elif self.weight_decay:
-                g = g + self.weight_decay * p
+        for p, g, m, v, decay in zip(self.params, grads, self.first, self.second, self.decays):
+            if decay and self.decoupled:
+                p *= 1 - self.lr * decay
+            elif decay:
+                g = g + decay * p
             m += (1 - beta1) * (g - m)  # torch's lerp: the same rounding as torch.optim
             v *= beta2
             v += (1 - beta2) * g * g
@@ -79,8 +90,9 @@ class Adam:
         self.steps, self.first, self.second = int(state["steps"]), list(state["first"]), list(state["second"])
 
 
-def build(xp, params: list[Array], cfg) -> SGD | Adam:
-    """The hand-written optimizer for an OptimizerConfig."""
+def build(xp, params: list[Array], cfg, weight_decay: float | list[float] | None = None) -> SGD | Adam:
+    """The hand-written optimizer for an OptimizerConfig; `weight_decay` (one per parameter) replaces the config's."""
+    decay = cfg.weight_decay if weight_decay is None else weight_decay
     if cfg.name == "sgd":
-        return SGD(xp, params, cfg.lr, cfg.momentum, cfg.nesterov, cfg.weight_decay)
-    return Adam(xp, params, cfg.lr, tuple(cfg.betas), weight_decay=cfg.weight_decay, decoupled=cfg.name == "adamw")
+        return SGD(xp, params, cfg.lr, cfg.momentum, cfg.nesterov, decay)
+    return Adam(xp, params, cfg.lr, tuple(cfg.betas), weight_decay=decay, decoupled=cfg.name == "adamw")
