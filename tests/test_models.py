@@ -50,6 +50,25 @@ def test_init_scale_is_notebook_000s_randn_times_scale():
     assert torch.count_nonzero(model[0].bias) == 0
 
 
+@pytest.mark.parametrize("init, activation, factor, zero_bias", [
+    ("glorot", "relu", 6, True), ("sklearn", "relu", 6, False), ("sklearn", "sigmoid", 2, False)])
+def test_glorot_and_sklearn_inits_are_uniform_within_their_bounds(init, activation, factor, zero_bias):
+    model = build_model(ModelConfig(hidden=[200], activation=activation, init=init), 100, 40)
+    for layer in (model[0], model[2]):
+        bound = (factor / (layer.in_features + layer.out_features)) ** 0.5
+        assert bound * 0.98 < layer.weight.abs().max() <= bound
+        assert layer.weight.mean().abs() < 0.05 * bound  # centred
+        if zero_bias:
+            assert torch.count_nonzero(layer.bias) == 0
+        else:
+            assert 0.8 * bound < layer.bias.abs().max() <= bound
+
+
+def test_init_and_init_scale_together_are_refused():
+    with pytest.raises(ValueError, match="model.init=glorot and model.init_scale both set"):
+        ModelConfig(init="glorot", init_scale=0.8)
+
+
 def test_summary_counts_parameters_per_layer_and_in_total():
     model = build_model(ModelConfig(hidden=[512, 256], batchnorm=True), 3072, 10)
     expected = 3072 * 512 + 512 + 2 * 512 + 512 * 256 + 256 + 2 * 256 + 256 * 10 + 10

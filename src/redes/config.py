@@ -70,8 +70,12 @@ class ModelConfig(_Section):
     dropout: Union[float, list[float]] = Field(0.0, description="dropout probability after each hidden layer "
                                                                 "(or one per layer)")
     batchnorm: bool = Field(False, description="BatchNorm1d after each hidden linear layer")
+    init: Literal["torch", "glorot", "sklearn"] = Field(
+        "torch", description="initial weights: torch (nn.Linear's), glorot (uniform within sqrt(6/(fan_in+fan_out)), "
+                             "zero biases: Keras's default) or sklearn (MLPClassifier's: weights and biases uniform "
+                             "within sqrt(6/(fan_in+fan_out)), 2 instead of 6 with sigmoid)")
     init_scale: Optional[float] = Field(None, gt=0, description="weights ~ N(0, 1) * init_scale and zero biases "
-                                                                "(notebook 000); default: PyTorch's init")
+                                                                "(notebook 000), instead of model.init")
 
     @model_validator(mode="after")
     def _per_layer_lists_match(self) -> "ModelConfig":
@@ -80,6 +84,8 @@ class ModelConfig(_Section):
         for name in _as_list(self.activation):
             if name not in ACTIVATIONS:
                 raise ValueError(f"model.activation: unknown activation {name!r}{_suggest(name, ACTIVATIONS)}")
+        if self.init_scale is not None and self.init != "torch":
+            raise ValueError(f"model.init={self.init} and model.init_scale both set the initial weights; keep one")
         if any(not 0 <= p < 1 for p in _as_list(self.dropout)):
             raise ValueError(f"model.dropout: probabilities must be in [0, 1), got {self.dropout}")
         for key in ("activation", "dropout"):

@@ -56,7 +56,7 @@ def build_model(spec: ModelConfig, n_in: int, n_out: int, generator: Optional[to
         width = hidden
     layers.append(nn.Linear(width, n_out, device="meta"))
     model = nn.Sequential(*layers).to_empty(device="cpu")
-    init_weights(model, spec.init_scale, generator or torch.Generator().manual_seed(0))
+    init_weights(model, spec, generator or torch.Generator().manual_seed(0))
     return model
 
 
@@ -71,23 +71,35 @@ def activation_curves(low: float = -4.0, high: float = 4.0, points: int = 401) -
     return curves
 
 
-def init_weights(model: nn.Module, init_scale: Optional[float], generator: torch.Generator) -> None:
-    """PyTorch's default Linear init drawn from `generator`, or N(0, 1) * init_scale with zero biases."""
+def init_weights(model: nn.Module, spec: ModelConfig, generator: torch.Generator) -> None:
+    """Linear layers as `spec.init` says (or N(0, 1) * init_scale with zero biases), drawn from `generator`."""
     with torch.no_grad():
         for module in model.modules():
             if isinstance(module, nn.Linear):
-                if init_scale is None:
-                    nn.init.kaiming_uniform_(module.weight, a=math.sqrt(5), generator=generator)
-                    bound = 1 / math.sqrt(module.in_features)
-                    nn.init.uniform_(module.bias, -bound, bound, generator=generator)
-                else:
-                    nn.init.normal_(module.weight, 0.0, init_scale, generator=generator)
-                    nn.init.zeros_(module.bias)
+                _init_linear(module, spec, generator)
             elif isinstance(module, nn.Embedding):  # PyTorch's own: N(0, 1), or N(0, 1) * init_scale
-                nn.init.normal_(module.weight, 0.0, init_scale or 1.0, generator=generator)
+                nn.init.normal_(module.weight, 0.0, spec.init_scale or 1.0, generator=generator)
             elif isinstance(module, nn.BatchNorm1d):
                 module.reset_parameters()
                 module.reset_running_stats()
+
+
+def _init_linear(layer: nn.Linear, spec: ModelConfig, generator: torch.Generator) -> None:
+    if spec.init_scale is not None:
+        nn.init.normal_(layer.weight, 0.0, spec.init_scale, generator=generator)
+        nn.init.zeros_(layer.bias)
+    elif spec.init == "torch":
+        nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
+        bound = 1 / math.sqrt(layer.in_features)
+        nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
+    elif spec.init == "glorot":
+        nn.init.xavier_uniform_(layer.weight, generator=generator)
+        nn.init.zeros_(layer.bias)
+    else:  # scikit-learn's _init_coef: one factor for every layer, 2 when the activation is the logistic
+        names = spec.activation if isinstance(spec.activation, list) else [spec.activation]
+        bound = math.sqrt((2 if set(names) == {"sigmoid"} else 6) / (layer.in_features + layer.out_features))
+        nn.init.uniform_(layer.weight, -bound, bound, generator=generator)
+        nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
 
 
 def _per_layer(value, i: int):
