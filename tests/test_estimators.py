@@ -78,7 +78,7 @@ def test_clone_is_unfitted_with_equal_params(blobs):
 def test_get_params_set_params_round_trip():
     params = MLPRegressor(hidden_layer_sizes=(3, 2), solver="sgd", device="auto", dropout=0.2).get_params()
     assert MLPRegressor().set_params(**params).get_params() == params
-    assert params["hidden_layer_sizes"] == (3, 2) and params["engine"] == "module"
+    assert params["hidden_layer_sizes"] == (3, 2) and params["engine"] == "auto"
 
 
 def test_same_random_state_same_predictions(blobs):
@@ -86,6 +86,21 @@ def test_same_random_state_same_predictions(blobs):
     make = lambda seed: MLPClassifier(hidden_layer_sizes=(16,), max_iter=10, random_state=seed).fit(X, y)
     assert np.array_equal(make(3).predict_proba(X), make(3).predict_proba(X))
     assert not np.array_equal(make(3).predict_proba(X), make(4).predict_proba(X))
+
+
+@pytest.mark.parametrize("params, chosen", [
+    ({}, ("manual", "numpy")), ({"hidden_layer_sizes": (2000, 1000)}, ("module", "torch")),
+    ({"activation": "gelu"}, ("module", "torch")), ({"backend": "torch"}, ("module", "torch")),
+    ({"engine": "manual"}, ("manual", "numpy")), ({"engine": "manual", "backend": "torch"}, ("manual", "torch"))])
+def test_auto_picks_the_manual_engine_on_numpy_for_small_networks_on_the_cpu(blobs, params, chosen):
+    model = MLPClassifier(**{"hidden_layer_sizes": (16,), "max_iter": 1, **params}).fit(*blobs)
+    assert model._engine_and_backend() == chosen
+
+
+def test_auto_gives_the_numbers_of_the_engine_it_picks(blobs):
+    fits = [MLPClassifier(hidden_layer_sizes=(16,), max_iter=5, random_state=0, **params).fit(*blobs).predict_proba(
+        blobs[0]) for params in ({}, {"engine": "manual", "backend": "numpy"})]
+    np.testing.assert_array_equal(fits[0], fits[1])
 
 
 @pytest.mark.parametrize("solver", ["adam", "sgd"])
@@ -197,7 +212,8 @@ def test_verbose_prints_one_line_per_epoch_and_silent_otherwise(blobs, capsys):
     ({"activation": "relux"}, "activation"), ({"solver": "lbfgs"}, "solver"), ({"alpha": -1.0}, "alpha"),
     ({"hidden_layer_sizes": (10, 0)}, "hidden_layer_sizes"), ({"batch_size": 0}, "batch_size"),
     ({"engine": "magic"}, "engine"), ({"device": "tpu"}, "device"), ({"dropout": 1.5}, "dropout"),
-    ({"engine": "manual", "activation": "gelu"}, "gelu"), ({"backend": "numpy"}, "backend='numpy'"),
+    ({"engine": "manual", "activation": "gelu"}, "gelu"), ({"backend": "numpy", "engine": "module"}, "backend='numpy'"),
+    ({"backend": "numpy", "activation": "gelu"}, "gelu"),
     ({"max_iter": 0}, "max_iter"), ({"shuffle": "yes"}, "shuffle"),
 ])
 def test_bad_parameters_are_value_errors_naming_them(blobs, params, name):

@@ -73,7 +73,7 @@ _RULES = {  # parameter: (test, what it must be, choices for a "did you mean")
     "learning_rate_init": _rule(lambda v: _is_real(v) and v > 0, "a number > 0"),
     "momentum": _rule(lambda v: _is_real(v) and 0 <= v <= 1, "a number in [0, 1]"),
     "validation_fraction": _rule(lambda v: _is_real(v) and 0 < v < 1, "a number in (0, 1)"),
-    "engine": _one_of("module", "autograd", "manual"), "backend": _one_of("torch", "numpy"),
+    "engine": _one_of("auto", "module", "autograd", "manual"), "backend": _one_of("auto", "torch", "numpy"),
     "dtype": _one_of("float32", "float64"),
     "device": _rule(lambda v: isinstance(v, str) and re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", v) is not None,
                     "auto, cpu, cuda, cuda:N or mps"),
@@ -94,6 +94,8 @@ def _as_value_errors(owner: str) -> Iterator[None]:
     except RedesError as exc:  # its train.* config keys are this estimator's parameters
         raise ValueError(f"{owner}: {str(exc).replace('train.', '')}") from None
 
+
+_SMALL_STEP = 2_000_000  # multiply-adds a step (batch x weights) under which engine="auto" picks manual/numpy
 
 _FLOAT32_ROUNDING = ("float32 matrix products are not batch-invariant: predictions on a subset may differ from "
                      "those on the whole set by ~1e-7, above the check's tolerance (dtype='float64' passes)")
@@ -146,7 +148,7 @@ class _BaseMLP(BaseEstimator):
                  batch_size="auto", learning_rate_init=0.001, max_iter=200, shuffle=True, random_state=None,
                  tol=1e-4, verbose=False, warm_start=False, momentum=0.9, nesterovs_momentum=True,
                  early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999, n_iter_no_change=10,
-                 engine="module", backend="torch", device="cpu", dtype="float32", dropout=0.0, batchnorm=False,
+                 engine="auto", backend="auto", device="cpu", dtype="float32", dropout=0.0, batchnorm=False,
                  l1=0.0):
         self.hidden_layer_sizes, self.activation = hidden_layer_sizes, activation
         self.solver, self.alpha = solver, alpha
@@ -170,11 +172,12 @@ class _BaseMLP(BaseEstimator):
                 raise ValueError(f"{type(self).__name__}: {name}={value!r} is not valid; "
                                  f"expected {what}{hint}")
         activation = "sigmoid" if self.activation == "logistic" else self.activation
-        if self.engine == "manual" and activation not in ACTIVATION_LAYERS:
-            raise ValueError(f"{type(self).__name__}: engine='manual' has no hand-written backward for "
+        if (self.engine == "manual" or self.backend == "numpy") and activation not in ACTIVATION_LAYERS:
+            raise ValueError(f"{type(self).__name__}: engine='manual' (which backend='numpy' needs) has no "
+                             "hand-written backward for "
                              f"activation={self.activation!r}; use engine='module' or one of "
                              f"{', '.join(ACTIVATION_LAYERS)}")
-        if self.backend == "numpy" and self.engine != "manual":
+        if self.backend == "numpy" and self.engine not in ("manual", "auto"):
             raise ValueError(f"{type(self).__name__}: backend='numpy' needs engine='manual', got {self.engine!r}")
 
     def _fit(self, X, y, incremental: bool, classes=None):
@@ -218,7 +221,8 @@ class _BaseMLP(BaseEstimator):
         generator = torch.Generator()
         generator.set_state(self._rng_state)
         batch_size = min(200, len(train)) if self.batch_size == "auto" else min(self.batch_size, len(train))
-        engine, key = self._engine(batch_size), (self.engine, self.backend, self.solver)
+        key = (*self._engine_and_backend(), self.solver)
+        engine = self._engine(batch_size)
         if incremental and self._optimizer_state is not None and self._optimizer_state[0] == key:
             engine.load_optimizer_state(self._optimizer_state[1])
         x_val = None if X_val is None else self._tensor(X_val)
@@ -239,8 +243,24 @@ class _BaseMLP(BaseEstimator):
                                     nesterov=sgd and self.nesterovs_momentum and self.momentum > 0,
                                     betas=(self.beta_1, self.beta_2))
         l2 = self.alpha / (2 * batch_size * self._sklearn_scale)  # scikit-learn: + alpha / (2 B) * sum W^2
-        train = TrainConfig(engine=self.engine, backend=self.backend, dtype=self.dtype, device=self.device)
+        engine, backend = self._engine_and_backend()
+        train = TrainConfig(engine=engine, backend=backend, dtype=self.dtype, device=self.device)
         return build_engine(train, self.model_, self._loss, optimizer, RegularizationConfig(l1=self.l1, l2=l2))
+
+    def _engine_and_backend(self) -> tuple[str, str]:
+        """`engine` and `backend` with "auto" resolved. auto: the manual engine on NumPy for a small network on
+        the CPU (a step under _SMALL_STEP multiply-adds, where per-call costs dominate and NumPy's are the
+        lowest), else the module engine; the same numbers either way, up to rounding (docs/scikit-learn.md)."""
+        engine, backend = self.engine, self.backend
+        if engine == "auto":
+            activation = "sigmoid" if self.activation == "logistic" else self.activation
+            batch = 200 if self.batch_size == "auto" else self.batch_size
+            weights = sum(p.numel() for p in self.model_.parameters() if p.dim() == 2)
+            small = batch * weights < _SMALL_STEP and self._device().type == "cpu" and backend != "torch"
+            engine = "manual" if backend == "numpy" or (small and activation in ACTIVATION_LAYERS) else "module"
+        if backend == "auto":
+            backend = "numpy" if engine == "manual" and self._device().type == "cpu" else "torch"
+        return engine, backend
 
     def _record(self, state, stopper: Optional[_Stopper]) -> None:
         """History into loss_curve_ and n_iter_; the stopping outcome into best_loss_ or validation_scores_."""
