@@ -151,8 +151,9 @@ class AutogradEngine(ModuleEngine):
 class ManualEngine:
     """The hand-written network and optimizer on `backend` arrays that share the model's memory.
 
-    `fused` (train.fast, for plain SGD without penalty): each weight update is added into the weights
-    by the gradient's own product (`Network.sgd_step`), one pass over each weight matrix instead of three.
+    `fused` (train.fast): with plain SGD and no penalty, each weight update is added into the weights by
+    the gradient's own product (`Network.sgd_step`), one pass over each weight matrix instead of three;
+    with SGD or Adam, an L2 penalty's gradient is the optimizer's weight decay on the weight matrices.
     """
 
     def __init__(self, model: nn.Module, loss: str, optimizer: OptimizerConfig, regularization: RegularizationConfig,
