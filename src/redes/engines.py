@@ -62,6 +62,12 @@ def build_optimizer(cfg: OptimizerConfig, model: nn.Module, fast: bool = True,
     return kind(groups, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay, **speed)
 
 
+def l2_as_weight_decay(fast: bool, l2: float, cfg: OptimizerConfig) -> bool:
+    """Whether an L2 penalty is applied as the optimizer's weight decay 2 l2 on the weight matrices (train.fast,
+    SGD or Adam: both add the decay to the gradient, as the penalty would; AdamW's decay is decoupled)."""
+    return fast and l2 > 0 and cfg.name in ("sgd", "adam")
+
+
 class ModuleEngine:
     """forward → loss (+ penalty) → backward → optimizer step, with gradients zeroed before each step.
 
@@ -81,7 +87,7 @@ class ModuleEngine:
             else contextlib.nullcontext
 
     def _build_optimizer(self, cfg: OptimizerConfig):
-        self.l2_as_decay = self.fast and self.l2 > 0 and cfg.name in ("sgd", "adam")  # AdamW's decay is decoupled
+        self.l2_as_decay = l2_as_weight_decay(self.fast, self.l2, cfg)
         return build_optimizer(cfg, self.model, self.fast, self.l2 if self.l2_as_decay else 0.0)
 
     def _penalty(self) -> Optional[torch.Tensor]:
@@ -165,8 +171,7 @@ class ManualEngine:
         xp = namespace(backend)
         view, draw_mask = ((lambda t: t.detach().numpy()), _numpy_mask) if backend == "numpy" else \
             ((lambda t: t.detach()), _torch_mask)
-        # as in the module engine: train.fast applies an L2 penalty under SGD/Adam as weight decay 2 l2 on the weights
-        l2_by_optimizer = fused and regularization.l2 > 0 and optimizer.name in ("sgd", "adam")
+        l2_by_optimizer = l2_as_weight_decay(fused, regularization.l2, optimizer)
         self.network = Network(model, loss, xp, view, fast=backward == "fast", draw_mask=draw_mask,
                                l1=regularization.l1, l2=regularization.l2, l2_by_optimizer=l2_by_optimizer)
         weights = {id(w) for w in self.network.weights}

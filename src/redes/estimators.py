@@ -171,8 +171,7 @@ class _BaseMLP(BaseEstimator):
                 hint = _suggest(value, choices) if isinstance(value, str) else ""
                 raise ValueError(f"{type(self).__name__}: {name}={value!r} is not valid; "
                                  f"expected {what}{hint}")
-        activation = "sigmoid" if self.activation == "logistic" else self.activation
-        if (self.engine == "manual" or self.backend == "numpy") and activation not in ACTIVATION_LAYERS:
+        if (self.engine == "manual" or self.backend == "numpy") and self._activation not in ACTIVATION_LAYERS:
             raise ValueError(f"{type(self).__name__}: engine='manual' (which backend='numpy' needs) has no "
                              "hand-written backward for "
                              f"activation={self.activation!r}; use engine='module' or one of "
@@ -199,7 +198,7 @@ class _BaseMLP(BaseEstimator):
         """A fresh model_ from the seed, with empty history."""
         generator = torch.Generator().manual_seed(seed)
         spec = ModelConfig(hidden=_widths(self.hidden_layer_sizes), batchnorm=self.batchnorm, dropout=self.dropout,
-                           activation="sigmoid" if self.activation == "logistic" else self.activation)
+                           activation=self._activation)
         width = self.n_outputs_ if self._loss == "mse" else len(self.classes_)
         model = build_model(spec, n_features, width, generator)
         self.model_ = model.to(self._device(), getattr(torch, self.dtype)).eval()
@@ -221,8 +220,9 @@ class _BaseMLP(BaseEstimator):
         generator = torch.Generator()
         generator.set_state(self._rng_state)
         batch_size = min(200, len(train)) if self.batch_size == "auto" else min(self.batch_size, len(train))
-        key = (*self._engine_and_backend(), self.solver)
-        engine = self._engine(batch_size)
+        engine_name, backend = self._engine_and_backend()
+        key = (engine_name, backend, self.solver)
+        engine = self._engine(batch_size, engine_name, backend)
         if incremental and self._optimizer_state is not None and self._optimizer_state[0] == key:
             engine.load_optimizer_state(self._optimizer_state[1])
         x_val = None if X_val is None else self._tensor(X_val)
@@ -236,14 +236,13 @@ class _BaseMLP(BaseEstimator):
         self.model_.eval()
         self._record(state, stopper)
 
-    def _engine(self, batch_size: int):
+    def _engine(self, batch_size: int, engine: str, backend: str):
         """The engine named by `engine` over model_, training scikit-learn's objective divided by its loss scale."""
         sgd = self.solver == "sgd"
         optimizer = OptimizerConfig(name=self.solver, lr=self.learning_rate_init, momentum=self.momentum if sgd else 0,
                                     nesterov=sgd and self.nesterovs_momentum and self.momentum > 0,
                                     betas=(self.beta_1, self.beta_2))
         l2 = self.alpha / (2 * batch_size * self._sklearn_scale)  # scikit-learn: + alpha / (2 B) * sum W^2
-        engine, backend = self._engine_and_backend()
         train = TrainConfig(engine=engine, backend=backend, dtype=self.dtype, device=self.device)
         return build_engine(train, self.model_, self._loss, optimizer, RegularizationConfig(l1=self.l1, l2=l2))
 
@@ -251,16 +250,20 @@ class _BaseMLP(BaseEstimator):
         """`engine` and `backend` with "auto" resolved. auto: the manual engine on NumPy for a small network on
         the CPU (a step under _SMALL_STEP multiply-adds, where per-call costs dominate and NumPy's are the
         lowest), else the module engine; the same numbers either way, up to rounding (docs/scikit-learn.md)."""
-        engine, backend = self.engine, self.backend
+        engine, backend, cpu = self.engine, self.backend, self._device().type == "cpu"
         if engine == "auto":
-            activation = "sigmoid" if self.activation == "logistic" else self.activation
             batch = 200 if self.batch_size == "auto" else self.batch_size
             weights = sum(p.numel() for p in self.model_.parameters() if p.dim() == 2)
-            small = batch * weights < _SMALL_STEP and self._device().type == "cpu" and backend != "torch"
-            engine = "manual" if backend == "numpy" or (small and activation in ACTIVATION_LAYERS) else "module"
+            small = batch * weights < _SMALL_STEP and cpu and backend != "torch"
+            engine = "manual" if backend == "numpy" or (small and self._activation in ACTIVATION_LAYERS) else "module"
         if backend == "auto":
-            backend = "numpy" if engine == "manual" and self._device().type == "cpu" else "torch"
+            backend = "numpy" if engine == "manual" and cpu else "torch"
         return engine, backend
+
+    @property
+    def _activation(self) -> str:
+        """`activation` as redes names it (scikit-learn's logistic is the sigmoid)."""
+        return "sigmoid" if self.activation == "logistic" else self.activation
 
     def _record(self, state, stopper: Optional[_Stopper]) -> None:
         """History into loss_curve_ and n_iter_; the stopping outcome into best_loss_ or validation_scores_."""

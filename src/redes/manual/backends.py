@@ -36,11 +36,7 @@ def affine(x: Array, w: Array, b: Array) -> Array:
 
 def sigmoid(u: Array) -> Array:
     """1 / (1 + e^-u) in one overflow-free pass: torch.sigmoid, or SciPy's expit (the array API has none)."""
-    if is_torch_array(u):
-        return u.sigmoid()
-    from scipy.special import expit
-
-    return expit(u)
+    return u.sigmoid() if is_torch_array(u) else _expit()(u)
 
 
 def add_product_(c: Array, a: Array, b: Array, alpha: float) -> None:
@@ -66,6 +62,14 @@ def _column_major(m: np.ndarray) -> tuple[np.ndarray, bool]:
 
 
 @functools.cache
+def _expit():
+    """SciPy's expit, imported on first use (not at import time) and once (not on every call of a step)."""
+    from scipy.special import expit
+
+    return expit
+
+
+@functools.cache
 def _blas_gemm(dtype):
     from scipy.linalg import blas
 
@@ -88,4 +92,3 @@ def _blas_controller():
     from threadpoolctl import ThreadpoolController
 
     return ThreadpoolController()
-
