@@ -41,7 +41,7 @@ class EpochTotals:
     def add(self, result, y: torch.Tensor, classify: bool) -> None:
         self.losses.append(result.loss)
         self.penalties.append(result.penalty)
-        self.sizes.append(len(y))
+        self.sizes.append(y.shape[0])  # not len(y): torch's __len__ is a Python method
         if classify:
             counted = result.correct is not None
             self.predicted.append(result.correct if counted else result.outputs)  # classified in `fold`

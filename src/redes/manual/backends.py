@@ -16,13 +16,34 @@ Array = Any  # a NumPy array or a torch tensor
 
 
 def namespace(backend: str):
-    """The array API namespace of `backend`: NumPy itself (NumPy >= 2.1 implements the standard; the
+    """The array API namespace of `backend`: NumPy's own (NumPy >= 2.1 implements the standard; the
     array-api-compat wrappers cost microseconds a call), or array-api-compat's torch."""
     if backend == "numpy":
-        return np
+        return _NUMPY
     import array_api_compat.torch as xp
 
     return xp
+
+
+class _NumPyNamespace:
+    """NumPy, with `sum` and `max` called as the ufunc reductions they wrap: np.sum's and np.max's Python
+    layer costs about 1.5 µs a call, and a small network's step makes ten of them in about 150 µs."""
+
+    def __getattr__(self, name: str):
+        value = getattr(np, name)
+        setattr(self, name, value)  # found by plain attribute lookup from now on
+        return value
+
+    @staticmethod
+    def sum(x, /, *, axis=None, dtype=None, keepdims=False):
+        return np.add.reduce(x, axis=axis, dtype=dtype, keepdims=keepdims)
+
+    @staticmethod
+    def max(x, /, *, axis=None, keepdims=False):
+        return np.maximum.reduce(x, axis=axis, keepdims=keepdims)
+
+
+_NUMPY = _NumPyNamespace()
 
 
 def affine(x: Array, w: Array, b: Array) -> Array:

@@ -112,11 +112,12 @@ class Tanh(Layer):
 
 
 class ReLU(Layer):
-    """max(u, 0); the derivative is 1 where u > 0 and 0 elsewhere."""
+    """max(u, 0), computed as u times the 0/1 mask that the backward needs anyway; the derivative is 1
+    where u > 0 and 0 elsewhere."""
 
     def forward(self, u):
         self.positive = u > 0
-        return self.xp.clip(u, min=0.0)
+        return u * self.positive
 
     def backward(self, dy):
         return dy * self.positive  # the mask as 0/1 in dy's type

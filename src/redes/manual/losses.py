@@ -5,6 +5,8 @@ A loss has `forward(outputs, y) -> scalar` (the batch mean) and `backward() -> d
 
 from __future__ import annotations
 
+from array_api_compat import device
+
 from redes.manual.backends import Array, sigmoid
 
 
@@ -51,7 +53,10 @@ class SigmoidBCE:
 
 
 class SoftmaxCrossEntropy:
-    """Mean of logsumexp(u) - u[y] over the batch; dL/du = (softmax(u) - onehot(y)) / B."""
+    """Mean of logsumexp(u) - u[y] over the batch; dL/du = (softmax(u) - onehot(y)) / B.
+
+    The one-hot matrix is never built: the logits of the true classes are picked by index.
+    """
 
     def __init__(self, xp):
         self.xp = xp
@@ -61,13 +66,15 @@ class SoftmaxCrossEntropy:
         shifted = u - xp.max(u, axis=1, keepdims=True)
         exp = xp.exp(shifted)
         total = xp.sum(exp, axis=1, keepdims=True)
-        self.softmax = exp / total
-        index = xp.reshape(xp.astype(y, xp.int64), (-1, 1))
-        self.onehot = xp.astype(index == xp.arange(u.shape[1], device=_device(index)), u.dtype)  # (B, K)
-        return (xp.sum(xp.log(total)) - xp.sum(shifted * self.onehot)) / u.shape[0]
+        exp /= total
+        self.softmax, self.picked = exp, (xp.arange(u.shape[0], device=device(u)), xp.astype(y, xp.int64))
+        return (xp.sum(xp.log(total)) - xp.sum(shifted[self.picked])) / u.shape[0]
 
     def backward(self):
-        return (self.softmax - self.onehot) / self.softmax.shape[0]
+        n = self.softmax.shape[0]
+        d = self.softmax / n
+        d[self.picked] -= 1 / n
+        return d
 
 
 class MSE:
@@ -96,7 +103,8 @@ class WeightPenalty:
             if self.l1:
                 total = total + self.l1 * xp.sum(xp.abs(w))
             if self.l2:
-                total = total + self.l2 * xp.sum(w * w)
+                flat = xp.reshape(w, (-1,))
+                total = total + self.l2 * xp.vecdot(flat, flat)  # one pass, no w * w written out
         return total
 
     def backward(self, weights: list[Array]) -> list[Array]:
@@ -106,8 +114,3 @@ class WeightPenalty:
             grads.append(grad + 2 * self.l2 * w if self.l2 else grad)
         return grads
 
-
-def _device(array):
-    from array_api_compat import device
-
-    return device(array)
