@@ -152,3 +152,32 @@ def test_add_product_updates_numpy_and_torch_arrays_in_place(layout, dtype):
     add_product_(c_torch, torch.from_numpy(a), torch.from_numpy(b), 0.5)
     np.testing.assert_allclose(c, expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(c_torch.numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("momentum, nesterov", [(0.0, False), (0.9, False), (0.9, True)])
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+def test_hand_written_sgd_follows_torch_optim(backend, momentum, nesterov, weight_decay):
+    from redes.config import OptimizerConfig
+    from redes.manual import optim
+    from redes.manual.backends import namespace
+
+    generator = torch.Generator().manual_seed(0)
+    shapes = [(4, 3), (4,), (2, 4)]
+    reference = [torch.randn(shape, dtype=torch.float64, generator=generator) for shape in shapes]
+    grads = [[torch.randn(shape, dtype=torch.float64, generator=generator) for shape in shapes] for _ in range(4)]
+    ours = [p.clone() for p in reference]
+    convert = (lambda t: t.numpy()) if backend == "numpy" else (lambda t: t)
+    cfg = OptimizerConfig(name="sgd", lr=0.1, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
+    hand = optim.build(namespace(backend), [convert(p) for p in ours], cfg)
+    torch_sgd = torch.optim.SGD([p.requires_grad_() for p in reference], lr=0.1, momentum=momentum,
+                                nesterov=nesterov, weight_decay=weight_decay)
+    for step in grads:
+        for p, g in zip(reference, step):
+            p.grad = g.clone()
+        torch_sgd.step()
+        given = [convert(g.clone()) for g in step]
+        hand.step(given)
+        assert all((convert(g) == h).all() for g, h in zip(step, given))  # the gradients are left as they were
+    for p, q in zip(reference, ours):
+        torch.testing.assert_close(q, p.detach(), rtol=1e-12, atol=1e-12)
