@@ -126,7 +126,6 @@ def time_fused(batch: int, repeats: int) -> float:
 def sections(trainer: str, batch: int, steps: int) -> str:
     """Microseconds per step of each part of the manual engine's step (forward, loss, backward, update)."""
     setup = setup_for(trainer, batch)
-    network, optimizer = setup.engine.network, setup.engine.optimizer
     train, gen = setup.splits.train, torch.Generator().manual_seed(0)
     cut = list(batches(train.x, train.y, batch, "replacement", gen))[:steps]
     if trainer.endswith("numpy"):
@@ -138,19 +137,19 @@ def sections(trainer: str, batch: int, steps: int) -> str:
         spent[name] = spent.get(name, 0.0) + now - since
         return now
 
-    fused = setup.engine.fused
     for _ in range(2):  # the first pass warms up, the second is kept
         spent.clear()
         with setup.engine.running():
-            run_sections(network, optimizer, cut, fused, tick)
+            run_sections(setup.engine, cut, tick)
     lines = [f"{name:>26} {seconds / len(cut) * 1e6:8.1f}" for name, seconds in spent.items()]
     return "\n".join(lines + [f"{'total':>26} {sum(spent.values()) / len(cut) * 1e6:8.1f}"])
 
 
-def run_sections(network, optimizer, cut, fused: bool, tick) -> None:
-    """The manual engine's step written out, `tick`ing after each part; `fused` as ManualEngine.fused."""
+def run_sections(engine, cut, tick) -> None:
+    """The manual engine's step written out, `tick`ing after each part."""
     from redes.engines import _as_tensor
 
+    network, optimizer, fused = engine.network, engine.optimizer, engine.fused
     for x, y in cut:
         t = time.perf_counter()
         h = x
@@ -166,7 +165,8 @@ def run_sections(network, optimizer, cut, fused: bool, tick) -> None:
             d = layer.sgd_backward(d, optimizer.lr) if fused else layer.backward(d)
             t = tick(f"backward {i} {type(layer).__name__}{' + update' if fused else ''}", t)
         if not fused:
-            optimizer.step(network.grads())
+            grads = network.grads()
+            optimizer.step(engine.update_grads or grads)
             t = tick("optimizer (p -= lr * g)", t)
         _as_tensor(loss), _as_tensor(h)
         tick("results to torch", t)

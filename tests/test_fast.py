@@ -165,3 +165,59 @@ def test_the_weight_decay_group_holds_the_penalized_weights_only():
     decays = {id(p): group["weight_decay"] for group in engine.optimizer.param_groups for p in group["params"]}
     for name, p in model.named_parameters():
         assert decays[id(p)] == pytest.approx(1.01 if name.endswith("weight") else 0.01), name
+
+
+@pytest.mark.parametrize("backend", ["torch", "numpy"])
+@pytest.mark.parametrize("optimizer, regularization", [({"name": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": True,
+                                                         "weight_decay": 0.01}, {"l2": 1e-3}),
+                                                        ({"name": "adam", "lr": 0.01}, {"l1": 1e-3, "l2": 1e-3})])
+def test_the_manual_engines_one_buffer_gives_the_per_parameter_numbers_and_state(backend, optimizer, regularization):
+    """train.fast moves the parameters into one buffer and updates it in two parts; train.fast=false updates each
+    parameter: the same weights and (per-parameter) optimizer state, which either engine can load (up to the
+    rounding of L2 applied as weight decay)."""
+    cfg = load_config(base=fast_config(optimizer=optimizer, regularization=regularization),
+                      overrides=["train.engine=manual", f"train.backend={backend}", "train.dtype=float64",
+                                 "model.hidden=[16,12]", "model.batchnorm=true"])
+    generator = torch.Generator().manual_seed(3)
+    x, y = torch.randn(40, 8, generator=generator, dtype=torch.float64), torch.randint(0, 3, (40,), generator=generator)
+
+    def engine(fast: bool):
+        model = build_model(cfg.model, 8, 3, torch.Generator().manual_seed(0)).double()
+        return build_engine(cfg.train.model_copy(update={"fast": fast}), model, "cross_entropy", cfg.optimizer,
+                            cfg.regularization)
+    engines = {fast: engine(fast) for fast in (True, False)}
+    storages = {p.untyped_storage().data_ptr() for p in engines[True].model.parameters()}
+    assert len(storages) == 1 and engines[True].update_grads is not None
+    for start in range(0, 24, 8):
+        for e in engines.values():
+            e.step(x[start:start + 8], y[start:start + 8])
+        for one, each in zip(engines[True].model.parameters(), engines[False].model.parameters()):
+            torch.testing.assert_close(one, each, rtol=1e-9, atol=1e-12)
+    states = {fast: e.optimizer_state() for fast, e in engines.items()}
+    for key, value in states[False].items():
+        if isinstance(value, list):
+            assert [v.shape for v in states[True][key]] == [p.shape for p in engines[False].model.parameters()]
+            for one, each in zip(states[True][key], value):
+                torch.testing.assert_close(one, each, rtol=1e-9, atol=1e-12)
+    resumed = engine(True)
+    resumed.model.load_state_dict(engines[False].model.state_dict())
+    resumed.load_optimizer_state(states[False])
+    for e in (resumed, engines[False]):
+        e.step(x[32:], y[32:])
+    for one, each in zip(resumed.model.state_dict().values(), engines[False].model.state_dict().values()):
+        torch.testing.assert_close(one, each, rtol=1e-9, atol=1e-12)
+
+
+def test_parameters_in_one_buffer_are_saved_and_loaded_as_separate_tensors(tmp_path):
+    from redes.checkpoint import load_tensors, save_tensors
+
+    cfg = load_config(base=fast_config(optimizer={"name": "adam"}), overrides=["train.engine=manual"])
+    model = build_model(cfg.model, 8, 3)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    build_engine(cfg.train, model, "cross_entropy", cfg.optimizer, cfg.regularization)
+    assert len({p.untyped_storage().data_ptr() for p in model.parameters()}) == 1
+    save_tensors(tmp_path / "model.safetensors", model.state_dict(), {})
+    loaded, _ = load_tensors(tmp_path / "model.safetensors")
+    assert loaded.keys() == before.keys()
+    for name, value in before.items():
+        assert torch.equal(loaded[name], value), name

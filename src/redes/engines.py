@@ -157,13 +157,16 @@ class AutogradEngine(ModuleEngine):
 class ManualEngine:
     """The hand-written network and optimizer on `backend` arrays that share the model's memory.
 
-    `fused` (train.fast): with plain SGD and no penalty, each weight update is added into the weights by
-    the gradient's own product (`Network.sgd_step`), one pass over each weight matrix instead of three;
-    with SGD or Adam, an L2 penalty's gradient is the optimizer's weight decay on the weight matrices.
+    `fast` (train.fast): the model's parameters are moved into one buffer, weights first (`Network`'s
+    `one_buffer`), and the optimizer updates two arrays, the weights and the rest, in a few calls instead
+    of a few per parameter (its state still reads per parameter); with plain SGD and no penalty, each
+    weight update is added into the weights by the gradient's own product (`Network.sgd_step`), one pass
+    over each weight matrix instead of three; with SGD or Adam, an L2 penalty's gradient is the
+    optimizer's weight decay on the weight matrices.
     """
 
     def __init__(self, model: nn.Module, loss: str, optimizer: OptimizerConfig, regularization: RegularizationConfig,
-                 backend: str = "torch", backward: str = "fast", fused: bool = True):
+                 backend: str = "torch", backward: str = "fast", fast: bool = True):
         self.model, self.backend = model, backend
         device = next(model.parameters()).device
         if backend == "numpy" and device.type != "cpu":
@@ -171,14 +174,22 @@ class ManualEngine:
         xp = namespace(backend)
         view, draw_mask = ((lambda t: t.detach().numpy()), _numpy_mask) if backend == "numpy" else \
             ((lambda t: t.detach()), _torch_mask)
-        l2_by_optimizer = l2_as_weight_decay(fused, regularization.l2, optimizer)
-        self.network = Network(model, loss, xp, view, fast=backward == "fast", draw_mask=draw_mask,
-                               l1=regularization.l1, l2=regularization.l2, l2_by_optimizer=l2_by_optimizer)
-        weights = {id(w) for w in self.network.weights}
-        decays = [optimizer.weight_decay + (2 * regularization.l2 if l2_by_optimizer and id(p) in weights else 0.0)
-                  for p in self.network.params]
-        self.optimizer = manual_optim.build(xp, self.network.params, optimizer, decays)
-        self.fused = fused and self.network.penalty is None and isinstance(self.optimizer, manual_optim.SGD) \
+        l2_by_optimizer = l2_as_weight_decay(fast, regularization.l2, optimizer)
+        self.network = net = Network(model, loss, xp, view, fast=backward == "fast", draw_mask=draw_mask,
+                                     l1=regularization.l1, l2=regularization.l2, l2_by_optimizer=l2_by_optimizer,
+                                     one_buffer=fast)
+        weight_decay = optimizer.weight_decay + (2 * regularization.l2 if l2_by_optimizer else 0.0)
+        if fast:  # two arrays: the weights, then the other parameters
+            cut = net.n_weights
+            params, self.update_grads = [net.flat_params[:cut], net.flat_params[cut:]], \
+                [net.flat_grads[:cut], net.flat_grads[cut:]]
+            decays = [weight_decay, optimizer.weight_decay]
+        else:
+            weights = {id(w) for w in net.weights}
+            params, self.update_grads = net.params, None
+            decays = [weight_decay if id(p) in weights else optimizer.weight_decay for p in params]
+        self.optimizer = manual_optim.build(xp, params, optimizer, decays)
+        self.fused = fast and net.penalty is None and isinstance(self.optimizer, manual_optim.SGD) \
             and self.optimizer.plain
         self.last_grads = None
 
@@ -194,22 +205,41 @@ class ManualEngine:
             self.last_grads = self.network.grads  # computed only if asked for: the update did without them
         else:
             loss, penalty, outputs, self.last_grads = self.network.loss_and_grads(x, y)
-            self.optimizer.step(self.last_grads)
+            self.optimizer.step(self.update_grads or self.last_grads)
         return StepResult(_as_tensor(loss), None if penalty is None else _as_tensor(penalty), _as_tensor(outputs))
 
     def gradients(self) -> list:
-        """The gradients the last step used (loss and penalty), in `model.parameters()` order."""
+        """The gradients the last step used (loss and penalty), in `model.parameters()` order (copies)."""
         grads = self.last_grads() if callable(self.last_grads) else self.last_grads
-        return [torch.as_tensor(g) for g in grads or []]
+        return [torch.as_tensor(g).clone() for g in grads or []]
 
     def optimizer_state(self) -> dict:
-        return _map_arrays(self.optimizer.state_dict(), lambda a: torch.from_numpy(a.copy()) if isinstance(
-            a, np.ndarray) else a)
+        """The optimizer's state with one entry per parameter (also when it updates the one buffer's two parts)."""
+        state = self.optimizer.state_dict()
+        if self.update_grads is not None:
+            state = {k: self._per_parameter(v) if isinstance(v, list) else v for k, v in state.items()}
+        return _map_arrays(state, lambda a: torch.from_numpy(a.copy()) if isinstance(a, np.ndarray) else a)
 
     def load_optimizer_state(self, state: dict) -> None:
         device = next(self.model.parameters()).device
         to_backend = (lambda t: t.numpy().copy()) if self.backend == "numpy" else (lambda t: t.to(device))
-        self.optimizer.load_state_dict(_map_arrays(state, to_backend))
+        state = _map_arrays(state, to_backend)
+        if self.update_grads is not None:
+            state = {k: self._grouped(v) if isinstance(v, list) else v for k, v in state.items()}
+        self.optimizer.load_state_dict(state)
+
+    def _per_parameter(self, parts: list) -> list:
+        """An optimizer's state for [the weights, the rest] of the one buffer, as one array per parameter."""
+        if parts[0] is None:
+            return [None] * len(self.network.params)
+        return self.network.split(self.network.xp.concat(parts))
+
+    def _grouped(self, per_parameter: list) -> list:
+        """One array per parameter as [the weights part, the rest] of an array laid out like the one buffer."""
+        if per_parameter[0] is None:
+            return [None, None]
+        whole, cut = self.network.join(per_parameter), self.network.n_weights
+        return [whole[:cut], whole[cut:]]
 
 
 def build_engine(cfg: TrainConfig, model: nn.Module, loss: str, optimizer: OptimizerConfig,

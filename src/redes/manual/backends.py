@@ -10,6 +10,7 @@ import functools
 from typing import Any
 
 import numpy as np
+import torch
 from array_api_compat import is_torch_array
 
 Array = Any  # a NumPy array or a torch tensor
@@ -75,6 +76,22 @@ def add_product_(c: Array, a: Array, b: Array, alpha: float) -> None:
                                  trans_b=trans_second, overwrite_c=True)
     if not np.shares_memory(result, c):
         c[...] = result.T  # a c that BLAS could not update in place (not contiguous, not float32/64)
+
+
+def matmul_into(out: Array, a: Array, b: Array) -> None:
+    """out[...] = a @ b, the product written straight into `out`."""
+    if is_torch_array(out):
+        torch.mm(a, b, out=out)
+    else:
+        np.matmul(a, b, out=out)
+
+
+def sum_rows_into(out: Array, a: Array) -> None:
+    """out[...] = the sum of a's rows (axis 0), written straight into `out`."""
+    if is_torch_array(out):
+        torch.sum(a, 0, out=out)
+    else:
+        np.add.reduce(a, axis=0, out=out)
 
 
 def _column_major(m: np.ndarray) -> tuple[np.ndarray, bool]:

@@ -8,7 +8,7 @@ they may be views of an nn.Module's tensors. No torch.autograd here.
 
 from __future__ import annotations
 
-from redes.manual.backends import Array, add_product_, affine, sigmoid
+from redes.manual.backends import Array, add_product_, affine, matmul_into, sigmoid, sum_rows_into
 
 
 class Layer:
@@ -16,6 +16,7 @@ class Layer:
 
     params: dict[str, Array] = {}
     grads: dict[str, Array] = {}
+    grad_into: dict[str, Array] = {}  # where a layer that can writes its gradients (Network's one buffer)
 
     def __init__(self, xp):
         self.xp = xp
@@ -57,7 +58,11 @@ class Linear(Layer):
 
     @property
     def grads(self):
-        return {"weight": self.dy.T @ self.x, "bias": self.xp.sum(self.dy, axis=0)}
+        if not self.grad_into:
+            return {"weight": self.dy.T @ self.x, "bias": self.xp.sum(self.dy, axis=0)}
+        matmul_into(self.grad_into["weight"], self.dy.T, self.x)
+        sum_rows_into(self.grad_into["bias"], self.dy)
+        return self.grad_into
 
     def sgd_backward(self, dy, lr):
         dx = self.backward(dy)  # with W before its update

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+import torch
 from torch import nn
 
 from redes.errors import RedesError
@@ -20,15 +21,34 @@ class Network:
 
     `view(tensor)` turns a parameter or buffer into an array of the backend sharing its memory;
     `draw_mask(x, keep)` draws a dropout mask.
+
+    `one_buffer`: the model's parameters are first moved into one buffer (`share_one_buffer`), the linear
+    weights at its start, and the gradients are written into a second buffer of the same layout; then
+    `flat_params[:n_weights]` and `flat_grads[:n_weights]` are all the weights and their gradients, and
+    an optimizer or a penalty makes a few calls over two arrays instead of a few per parameter.
     """
 
     def __init__(self, model: nn.Sequential, loss: str, xp, view: Callable, *, fast: bool = True,
-                 draw_mask: Callable = None, l1: float = 0.0, l2: float = 0.0, l2_by_optimizer: bool = False):
-        self.layers = [_manual_layer(module, xp, view, fast, draw_mask) for module in model]
+                 draw_mask: Callable = None, l1: float = 0.0, l2: float = 0.0, l2_by_optimizer: bool = False,
+                 one_buffer: bool = False):
+        linear_weights = [module.weight for module in model if isinstance(module, nn.Linear)]
+        buffer, offsets = share_one_buffer(model, first=linear_weights) if one_buffer else (None, None)
+        self.xp, self.layers = xp, [_manual_layer(module, xp, view, fast, draw_mask) for module in model]
         if self.layers and isinstance(self.layers[0], L.Linear):
             self.layers[0].needs_input_grad = False  # nothing reads the gradient of the data
         self.params = [p for layer in self.layers for p in layer.params.values()]
         self.weights = [layer.params["weight"] for layer in self.layers if isinstance(layer, L.Linear)]
+        self.flat_params = self.flat_grads = self.grad_views = None
+        self.n_weights = sum(w.numel() for w in linear_weights)
+        if one_buffer:
+            self.flat_params = view(buffer)
+            self.flat_grads = xp.zeros_like(self.flat_params)
+            self.spans = [(offsets[id(p)], p.numel(), tuple(p.shape)) for p in model.parameters()]
+            self.grad_views = self.split(self.flat_grads, copy=False)
+            views = iter(self.grad_views)
+            for layer in self.layers:
+                layer.grad_into = {name: next(views) for name in layer.params}
+            self.weights = [self.flat_params[:self.n_weights]]
         self.loss = {"bce": lambda: SigmoidBCE(xp, fast), "cross_entropy": lambda: SoftmaxCrossEntropy(xp),
                      "mse": lambda: MSE(xp)}[loss]()
         self.penalty = WeightPenalty(xp, l1, l2) if (l1 or l2) else None
@@ -51,9 +71,16 @@ class Network:
             d = layer.backward(d)
         grads = self.grads()
         if self.penalty_gradient is not None:
-            extra = dict(zip(map(id, self.weights), self.penalty_gradient.backward(self.weights)))
-            grads = [g + extra[id(p)] if id(p) in extra else g for p, g in zip(self.params, grads)]
+            for g, extra in zip(self._weight_grads(grads), self.penalty_gradient.backward(self.weights)):
+                g += extra  # the gradients are this pass's own arrays
         return loss, None if self.penalty is None else self.penalty.forward(self.weights), outputs, grads
+
+    def _weight_grads(self, grads: list) -> list:
+        """The gradients of `weights`, as arrays that adding into changes `grads`."""
+        if self.flat_grads is not None:
+            return [self.flat_grads[:self.n_weights]]
+        positions = {id(w) for w in self.weights}
+        return [g for p, g in zip(self.params, grads) if id(p) in positions]
 
     def sgd_step(self, x, y, lr: float):
         """(loss, outputs) of one batch, after the plain SGD update p -= lr * grad (no penalty).
@@ -68,13 +95,48 @@ class Network:
             d = layer.sgd_backward(d, lr)
         return loss, outputs
 
+    def split(self, flat, copy: bool = True) -> list:
+        """An array laid out like `flat_params` as one array per parameter, in `params` order."""
+        return [self.xp.asarray(self.xp.reshape(flat[start:start + size], shape), copy=copy)
+                for start, size, shape in self.spans]
+
+    def join(self, arrays: list):
+        """One array per parameter (`params` order) as one array laid out like `flat_params`."""
+        flat = self.xp.zeros_like(self.flat_params)
+        for (start, size, _), array in zip(self.spans, arrays):
+            flat[start:start + size] = self.xp.reshape(array, (-1,))
+        return flat
+
     def grads(self) -> list:
-        """The data loss's gradients of the last backward pass, in `params` order."""
+        """The data loss's gradients of the last backward pass, in `params` order (with `one_buffer`, views
+        of `flat_grads`, overwritten by the next pass)."""
         found = []
         for layer in self.layers:
             grads = layer.grads  # read once: a linear layer computes its gradients when they are read
             found += [grads[name] for name in layer.params]
-        return found
+        if self.grad_views is None:
+            return found
+        for view, grad in zip(self.grad_views, found):
+            if grad is not view:  # a layer that does not write into its views (batch norm)
+                view[...] = grad
+        return self.grad_views
+
+
+def share_one_buffer(model: nn.Module, first: list[torch.Tensor]) -> tuple[torch.Tensor, dict[int, int]]:
+    """Move the model's parameters (values kept) into one new buffer, `first` at its start, each parameter
+    becoming a view of it; returns the buffer and each parameter's offset in it, by id(parameter).
+
+    The parameter objects stay the same, so anything holding them (an optimizer, a state_dict load) still
+    works; only their storage is one; safetensors saves such views, which do not overlap.
+    """
+    params = list({id(p): p for p in [*first, *model.parameters()]}.values())  # each once, `first` first
+    buffer = torch.cat([p.detach().reshape(-1) for p in params])
+    offsets, start = {}, 0
+    for p in params:
+        offsets[id(p)] = start
+        p.data = buffer[start:start + p.numel()].view_as(p)
+        start += p.numel()
+    return buffer, offsets
 
 
 def _manual_layer(module: nn.Module, xp, view: Callable, fast: bool, draw_mask: Callable) -> L.Layer:
