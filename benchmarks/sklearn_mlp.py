@@ -9,7 +9,7 @@ library can beat, the same training written as one bare NumPy loop (`numpy_floor
 checks, no bookkeeping, one BLAS thread). Test accuracy is the mean over `--seeds` random_states (one seed's
 accuracy differs from another's by a point or two: initialisation and shuffling).
 
-    .venv/bin/python benchmarks/sklearn_mlp.py             # about a minute on 2 idle cores
+    .venv/bin/python benchmarks/sklearn_mlp.py             # about 80 s on 2 idle cores
     .venv/bin/python benchmarks/sklearn_mlp.py --json
 """
 
@@ -87,7 +87,7 @@ def floor_accuracy(params: list[np.ndarray], x: np.ndarray, y: np.ndarray) -> fl
 
 
 def main(argv=None) -> int:
-    args = script_arguments(__doc__, argv, epochs=50, repeats=5, seeds=5)
+    args = script_arguments(__doc__, argv, epochs=50, repeats=5, seeds=10)
     x, y = load_digits(return_X_y=True)
     x_train, x_test, y_train, y_test = train_test_split(x / 16, y, test_size=0.25, stratify=y, random_state=0)
     same = dict(hidden_layer_sizes=HIDDEN, solver="sgd", learning_rate_init=LR, momentum=MOMENTUM, alpha=ALPHA,

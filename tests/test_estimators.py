@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import pickle
 
 import numpy as np
@@ -64,7 +65,8 @@ def test_grid_search_in_a_pipeline_on_digits(digits):
 
 def test_cross_val_score(blobs):
     X, y = blobs
-    scores = cross_val_score(MLPClassifier(hidden_layer_sizes=(16,), max_iter=50, random_state=0), X, y, cv=3)
+    scores = cross_val_score(MLPClassifier(hidden_layer_sizes=(16,), max_iter=50, learning_rate_init=0.01,
+                                           random_state=0), X, y, cv=3)
     assert scores.shape == (3,) and scores.min() > 0.8
 
 
@@ -172,7 +174,8 @@ def test_regressor_reaches_r2_and_handles_2d_targets():
 
 def test_early_stopping_stops_before_max_iter():
     X, y = make_blobs(n_samples=200, centers=2, cluster_std=0.5, random_state=0)
-    model = MLPClassifier(hidden_layer_sizes=(16,), early_stopping=True, max_iter=500, random_state=0).fit(X, y)
+    model = MLPClassifier(hidden_layer_sizes=(16,), early_stopping=True, max_iter=500, learning_rate_init=0.01,
+                          random_state=0).fit(StandardScaler().fit_transform(X), y)
     assert model.n_iter_ < 500 and len(model.loss_curve_) == model.n_iter_
     assert len(model.validation_scores_) == model.n_iter_ and model.best_loss_ is None
     assert model.best_validation_score_ == max(model.validation_scores_) == 1.0
@@ -226,3 +229,15 @@ def test_divergence_is_a_clear_error(blobs):
     with pytest.raises(ValueError, match="non-finite"):
         MLPRegressor(hidden_layer_sizes=(4,), max_iter=50, solver="sgd", learning_rate_init=10.0,
                      random_state=0).fit(X * 1e3, X[:, 0] * 1e6)
+
+
+def test_init_draws_the_first_weights_as_scikit_learn_by_default(blobs):
+    """init='sklearn' (the default): uniform within sqrt(6 / (fan_in + fan_out)); init='torch': nn.Linear's 1/sqrt(fan_in)."""
+    X, y = blobs  # 4 features, 8 hidden units: bounds sqrt(6 / 12) = 0.707 and 1 / sqrt(4) = 0.5
+    weights = {init: MLPClassifier(hidden_layer_sizes=(8,), max_iter=1, learning_rate_init=1e-12, random_state=0,
+                                   **({} if init == "default" else {"init": init})).fit(X, y).model_[0].weight.abs()
+               for init in ("default", "torch")}
+    assert 0.5 < weights["default"].max() <= math.sqrt(0.5)
+    assert weights["torch"].max() <= 0.5
+    with pytest.raises(ValueError, match="init='he' is not valid; expected one of sklearn, torch, glorot"):
+        MLPClassifier(init="he").fit(X, y)

@@ -157,12 +157,12 @@ class AutogradEngine(ModuleEngine):
 class ManualEngine:
     """The hand-written network and optimizer on `backend` arrays that share the model's memory.
 
-    `fast` (train.fast): the model's parameters are moved into one buffer, weights first (`Network`'s
-    `one_buffer`), and the optimizer updates two arrays, the weights and the rest, in a few calls instead
-    of a few per parameter (its state still reads per parameter); with plain SGD and no penalty, each
-    weight update is added into the weights by the gradient's own product (`Network.sgd_step`), one pass
-    over each weight matrix instead of three; with SGD or Adam, an L2 penalty's gradient is the
-    optimizer's weight decay on the weight matrices.
+    `fast` (train.fast): the model's parameters are moved into one buffer (`Network`'s `one_buffer`) and
+    the optimizer updates it as one array, a few calls instead of a few per parameter (with one weight
+    decay per entry where the weights' differs; its state still reads per parameter). With plain SGD and
+    no penalty, each weight update is added into the weights by the gradient's own product
+    (`Network.sgd_step`), one pass over each weight matrix instead of three. With SGD or Adam, an L2
+    penalty's gradient is the optimizer's weight decay on the weight matrices.
     """
 
     def __init__(self, model: nn.Module, loss: str, optimizer: OptimizerConfig, regularization: RegularizationConfig,
@@ -179,11 +179,10 @@ class ManualEngine:
                                      l1=regularization.l1, l2=regularization.l2, l2_by_optimizer=l2_by_optimizer,
                                      one_buffer=fast)
         weight_decay = optimizer.weight_decay + (2 * regularization.l2 if l2_by_optimizer else 0.0)
-        if fast:  # two arrays: the weights, then the other parameters
-            cut = net.n_weights
-            params, self.update_grads = [net.flat_params[:cut], net.flat_params[cut:]], \
-                [net.flat_grads[:cut], net.flat_grads[cut:]]
-            decays = [weight_decay, optimizer.weight_decay]
+        if fast:  # the whole buffer as one array, with one decay per entry where the weights' differs
+            params, self.update_grads = [net.flat_params], [net.flat_grads]
+            decays = [weight_decay if weight_decay == optimizer.weight_decay else
+                      net.laid_out(weight_decay, optimizer.weight_decay)]
         else:
             weights = {id(w) for w in net.weights}
             params, self.update_grads = net.params, None
@@ -228,18 +227,13 @@ class ManualEngine:
             state = {k: self._grouped(v) if isinstance(v, list) else v for k, v in state.items()}
         self.optimizer.load_state_dict(state)
 
-    def _per_parameter(self, parts: list) -> list:
-        """An optimizer's state for [the weights, the rest] of the one buffer, as one array per parameter."""
-        if parts[0] is None:
-            return [None] * len(self.network.params)
-        return self.network.split(self.network.xp.concat(parts))
+    def _per_parameter(self, whole: list) -> list:
+        """An optimizer's state for the one buffer, [array laid out like it], as one array per parameter."""
+        return [None] * len(self.network.params) if whole[0] is None else self.network.split(whole[0])
 
     def _grouped(self, per_parameter: list) -> list:
-        """One array per parameter as [the weights part, the rest] of an array laid out like the one buffer."""
-        if per_parameter[0] is None:
-            return [None, None]
-        whole, cut = self.network.join(per_parameter), self.network.n_weights
-        return [whole[:cut], whole[cut:]]
+        """One array per parameter as [one array laid out like the one buffer]."""
+        return [None] if per_parameter[0] is None else [self.network.join(per_parameter)]
 
 
 def build_engine(cfg: TrainConfig, model: nn.Module, loss: str, optimizer: OptimizerConfig,

@@ -74,7 +74,7 @@ _RULES = {  # parameter: (test, what it must be, choices for a "did you mean")
     "momentum": _rule(lambda v: _is_real(v) and 0 <= v <= 1, "a number in [0, 1]"),
     "validation_fraction": _rule(lambda v: _is_real(v) and 0 < v < 1, "a number in (0, 1)"),
     "engine": _one_of("auto", "module", "autograd", "manual"), "backend": _one_of("auto", "torch", "numpy"),
-    "dtype": _one_of("float32", "float64"),
+    "dtype": _one_of("float32", "float64"), "init": _one_of("sklearn", "torch", "glorot"),
     "device": _rule(lambda v: isinstance(v, str) and re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", v) is not None,
                     "auto, cpu, cuda, cuda:N or mps"),
     **dict.fromkeys(("shuffle", "early_stopping", "nesterovs_momentum", "warm_start", "batchnorm"), _FLAG),
@@ -149,7 +149,7 @@ class _BaseMLP(BaseEstimator):
                  tol=1e-4, verbose=False, warm_start=False, momentum=0.9, nesterovs_momentum=True,
                  early_stopping=False, validation_fraction=0.1, beta_1=0.9, beta_2=0.999, n_iter_no_change=10,
                  engine="auto", backend="auto", device="cpu", dtype="float32", dropout=0.0, batchnorm=False,
-                 l1=0.0):
+                 l1=0.0, init="sklearn"):
         self.hidden_layer_sizes, self.activation = hidden_layer_sizes, activation
         self.solver, self.alpha = solver, alpha
         self.batch_size, self.learning_rate_init, self.max_iter = batch_size, learning_rate_init, max_iter
@@ -158,7 +158,7 @@ class _BaseMLP(BaseEstimator):
         self.early_stopping, self.validation_fraction = early_stopping, validation_fraction
         self.beta_1, self.beta_2, self.n_iter_no_change = beta_1, beta_2, n_iter_no_change
         self.engine, self.backend, self.device, self.dtype = engine, backend, device, dtype
-        self.dropout, self.batchnorm, self.l1 = dropout, batchnorm, l1
+        self.dropout, self.batchnorm, self.l1, self.init = dropout, batchnorm, l1, init
 
     def fit(self, X, y):
         """Train for up to max_iter epochs (from scratch unless warm_start), stopping as scikit-learn does."""
@@ -198,7 +198,7 @@ class _BaseMLP(BaseEstimator):
         """A fresh model_ from the seed, with empty history."""
         generator = torch.Generator().manual_seed(seed)
         spec = ModelConfig(hidden=_widths(self.hidden_layer_sizes), batchnorm=self.batchnorm, dropout=self.dropout,
-                           activation=self._activation)
+                           activation=self._activation, init=self.init)
         width = self.n_outputs_ if self._loss == "mse" else len(self.classes_)
         model = build_model(spec, n_features, width, generator)
         self.model_ = model.to(self._device(), getattr(torch, self.dtype)).eval()

@@ -59,16 +59,18 @@ class SoftmaxCrossEntropy:
     """
 
     def __init__(self, xp):
-        self.xp = xp
+        self.xp, self.rows = xp, None
 
     def forward(self, u, y):  # u: (B, K) logits, y: (B,) class indices
-        xp = self.xp
+        xp, n = self.xp, u.shape[0]
         shifted = u - xp.max(u, axis=1, keepdims=True)
         exp = xp.exp(shifted)
         total = xp.sum(exp, axis=1, keepdims=True)
         exp /= total
-        self.softmax, self.picked = exp, (xp.arange(u.shape[0], device=device(u)), xp.astype(y, xp.int64))
-        return (xp.sum(xp.log(total)) - xp.sum(shifted[self.picked])) / u.shape[0]
+        if self.rows is None or self.rows.shape[0] != n:  # 0..B-1, made again only when B changes
+            self.rows = xp.arange(n, device=device(u))
+        self.softmax, self.picked = exp, (self.rows, y if y.dtype == xp.int64 else xp.astype(y, xp.int64))
+        return (xp.sum(xp.log(total)) - xp.sum(shifted[self.picked])) / n
 
     def backward(self):
         n = self.softmax.shape[0]

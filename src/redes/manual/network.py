@@ -25,7 +25,7 @@ class Network:
     `one_buffer`: the model's parameters are first moved into one buffer (`share_one_buffer`), the linear
     weights at its start, and the gradients are written into a second buffer of the same layout; then
     `flat_params[:n_weights]` and `flat_grads[:n_weights]` are all the weights and their gradients, and
-    an optimizer or a penalty makes a few calls over two arrays instead of a few per parameter.
+    an optimizer or a penalty makes a few calls over one array instead of a few per parameter.
     """
 
     def __init__(self, model: nn.Sequential, loss: str, xp, view: Callable, *, fast: bool = True,
@@ -99,6 +99,13 @@ class Network:
         """An array laid out like `flat_params` as one array per parameter, in `params` order."""
         return [self.xp.asarray(self.xp.reshape(flat[start:start + size], shape), copy=copy)
                 for start, size, shape in self.spans]
+
+    def laid_out(self, weights: float, rest: float):
+        """An array laid out like `flat_params`: `weights` over the linear weights, `rest` over the rest."""
+        array = self.xp.zeros_like(self.flat_params)
+        array[...] = rest
+        array[:self.n_weights] = weights
+        return array
 
     def join(self, arrays: list):
         """One array per parameter (`params` order) as one array laid out like `flat_params`."""

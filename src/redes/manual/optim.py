@@ -10,18 +10,21 @@ import math
 from redes.manual.layers import Array
 
 
-def _per_parameter(weight_decay: float | list[float], params: list) -> list[float]:
-    return list(weight_decay) if isinstance(weight_decay, (list, tuple)) else [weight_decay] * len(params)
+def _per_parameter(weight_decay, params: list) -> list:
+    """One weight decay per parameter (a number, or an array with one per entry), None where there is none."""
+    decays = list(weight_decay) if isinstance(weight_decay, (list, tuple)) else [weight_decay] * len(params)
+    return [None if isinstance(d, (int, float)) and d == 0 else d for d in decays]
 
 
 class SGD:
     """g += wd p; buf = momentum buf + g (buf = g at the first step); p -= lr (g + momentum buf | buf).
 
-    `weight_decay`: one value for every parameter, or a list with one per parameter.
+    `weight_decay`: one value for every parameter, or a list with one per parameter; a parameter's value
+    may be an array of its shape, one decay per entry.
     """
 
     def __init__(self, xp, params: list[Array], lr: float, momentum: float = 0.0, nesterov: bool = False,
-                 weight_decay: float | list[float] = 0.0):
+                 weight_decay: float | list = 0.0):
         self.xp, self.params = xp, params
         self.lr, self.momentum, self.nesterov = lr, momentum, nesterov
         self.decays = _per_parameter(weight_decay, params)
@@ -30,11 +33,11 @@ class SGD:
     @property
     def plain(self) -> bool:
         """True when the step is p -= lr * g alone (no momentum, no weight decay)."""
-        return not self.momentum and not any(self.decays)
+        return not self.momentum and all(decay is None for decay in self.decays)
 
     def step(self, grads: list[Array]) -> None:
         for i, (p, g, decay) in enumerate(zip(self.params, grads, self.decays)):
-            if decay:
+            if decay is not None:
                 g = g + decay * p
             if self.momentum:
                 buf = self.buffers[i]
@@ -56,11 +59,12 @@ class SGD:
 class Adam:
     """Adam (L2 added to the gradient) or, with `decoupled`, AdamW (p *= 1 - lr wd before the step).
 
-    `weight_decay`: one value for every parameter, or a list with one per parameter.
+    `weight_decay`: one value for every parameter, or a list with one per parameter; a parameter's value
+    may be an array of its shape, one decay per entry.
     """
 
     def __init__(self, xp, params: list[Array], lr: float, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float | list[float] = 0.0, decoupled: bool = False):
+                 eps: float = 1e-8, weight_decay: float | list = 0.0, decoupled: bool = False):
         self.xp, self.params = xp, params
         self.lr, self.betas, self.eps = lr, betas, eps
         self.decays, self.decoupled = _per_parameter(weight_decay, params), decoupled
@@ -74,9 +78,9 @@ class Adam:
         step_size = self.lr / (1 - beta1 ** self.steps)
         root_correction = math.sqrt(1 - beta2 ** self.steps)
         for p, g, m, v, decay in zip(self.params, grads, self.first, self.second, self.decays):
-            if decay and self.decoupled:
+            if decay is not None and self.decoupled:
                 p *= 1 - self.lr * decay
-            elif decay:
+            elif decay is not None:
                 g = g + decay * p
             m += (1 - beta1) * (g - m)  # torch's lerp: the same rounding as torch.optim
             v *= beta2
@@ -90,7 +94,7 @@ class Adam:
         self.steps, self.first, self.second = int(state["steps"]), list(state["first"]), list(state["second"])
 
 
-def build(xp, params: list[Array], cfg, weight_decay: float | list[float] | None = None) -> SGD | Adam:
+def build(xp, params: list[Array], cfg, weight_decay: float | list | None = None) -> SGD | Adam:
     """The hand-written optimizer for an OptimizerConfig; `weight_decay` (one per parameter) replaces the config's."""
     decay = cfg.weight_decay if weight_decay is None else weight_decay
     if cfg.name == "sgd":
