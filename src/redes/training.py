@@ -136,7 +136,13 @@ def global_rng_seeded_from(generator: torch.Generator, device: torch.device,
     devices = [] if device.type == "cpu" else [device.index or 0]
     with torch.random.fork_rng(devices=devices, device_type=device.type if devices else "cuda"):
         if resume is None:
-            torch.manual_seed(int(torch.randint(2**62, (1,), generator=generator)))
+            seed = int(torch.randint(2**62, (1,), generator=generator))
+            # on the CPU, only the CPU's generator: torch.manual_seed also queues a seed for every other
+            # device type, with a stack trace each (about 1 ms a fit), and leaves them reseeded
+            if devices:
+                torch.manual_seed(seed)
+            else:
+                torch.default_generator.manual_seed(seed)
         else:
             _set_global_rng_states(resume["global_rng"])
         yield
