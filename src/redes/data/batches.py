@@ -51,4 +51,5 @@ def batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, sampler: str,
     batch_bytes = batch_size * (x[:1].nbytes + y[:1].nbytes)
     rows = max(1, GATHER_BYTES // max(1, batch_bytes)) * batch_size
     for index in order.to(x.device, non_blocking=True).split(rows):
-        yield from zip(x[index].split(batch_size), y[index].split(batch_size))
+        # index_select, not x[index]: on the CPU, advanced indexing took 6-8x as long for the same rows
+        yield from zip(x.index_select(0, index).split(batch_size), y.index_select(0, index).split(batch_size))
