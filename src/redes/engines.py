@@ -213,7 +213,7 @@ class ManualEngine:
         return [torch.as_tensor(g).clone() for g in grads or []]
 
     def optimizer_state(self) -> dict:
-        """The optimizer's state with one entry per parameter (also when it updates the one buffer's two parts)."""
+        """The optimizer's state with one entry per parameter (also when it updates the one buffer)."""
         state = self.optimizer.state_dict()
         if self.update_grads is not None:
             state = {k: self._per_parameter(v) if isinstance(v, list) else v for k, v in state.items()}
