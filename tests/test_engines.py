@@ -181,3 +181,22 @@ def test_hand_written_sgd_follows_torch_optim(backend, momentum, nesterov, weigh
         assert all((convert(g) == h).all() for g, h in zip(step, given))  # the gradients are left as they were
     for p, q in zip(reference, ours):
         torch.testing.assert_close(q, p.detach(), rtol=1e-12, atol=1e-12)
+
+
+def test_the_numpy_namespace_shortcuts_give_numpys_own_results():
+    """namespace("numpy") calls sum, max and reshape by shorter paths; every NumPy signature still gives NumPy's answer."""
+    import numpy as np
+
+    from redes.manual.backends import namespace
+
+    xp, a = namespace("numpy"), np.arange(12, dtype=np.float32).reshape(3, 4)
+    cases = [("sum", (a,), {}), ("sum", (a, 0), {}), ("sum", (a,), {"axis": 1, "keepdims": True}), ("sum", (3.0,), {}),
+             ("sum", ([1, 2],), {}), ("sum", (a,), {"initial": 5}), ("sum", (np.array([True, True]),), {}),
+             ("sum", (np.arange(3, dtype=np.int32),), {}), ("max", (a, 1), {}), ("max", (a,), {}),
+             ("max", (a,), {"axis": 0, "keepdims": True}), ("reshape", (a, (-1,)), {}),
+             ("reshape", (a, (4, 3)), {"order": "F"}), ("reshape", ([1, 2, 3, 4], (2, 2)), {}),
+             ("reshape", (a,), {"shape": (2, 6)})]
+    for name, args, kwargs in cases:
+        got, want = getattr(xp, name)(*args, **kwargs), getattr(np, name)(*args, **kwargs)
+        assert np.array_equal(got, want) and np.asarray(got).dtype == np.asarray(want).dtype, (name, args, kwargs)
+    assert xp.exp is np.exp and xp.float32 is np.float32
