@@ -24,8 +24,9 @@ class Network:
 
     `one_buffer`: the model's parameters are first moved into one buffer (`share_one_buffer`), the linear
     weights at its start, and the gradients are written into a second buffer of the same layout; then
-    `flat_params[:n_weights]` and `flat_grads[:n_weights]` are all the weights and their gradients, and
-    an optimizer or a penalty makes a few calls over one array instead of a few per parameter.
+    `flat_params[:n_weights]` and `flat_grads[:n_weights]` are all the weights and their gradients
+    (`weights` is that one slice), and an optimizer or a penalty makes a few calls over one array
+    instead of a few per parameter.
     """
 
     def __init__(self, model: nn.Sequential, loss: str, xp, view: Callable, *, fast: bool = True,
