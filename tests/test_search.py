@@ -148,3 +148,29 @@ def test_two_workers_share_one_postgresql_study_and_no_trial_is_lost_or_run_twic
         assert config["optimizer"]["lr"] == trial.params["optimizer.lr"]
         assert len(list(csv.DictReader(open(run_dir / "metrics.csv")))) == 3
     assert load_config(tmp_path / "search" / "best.yaml").optimizer.lr == study.best_params["optimizer.lr"]
+
+
+@pytest.mark.parametrize("error", ["integrity", "duplicate table"])
+def test_a_worker_that_loses_the_race_to_create_the_tables_retries(monkeypatch, error):
+    """Two workers on a new database both create its tables; PostgreSQL tells the loser "already exists"."""
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+    from redes import search
+
+    lost = {"integrity": IntegrityError("INSERT", {}, Exception("duplicate key value violates unique constraint")),
+            "duplicate table": ProgrammingError("CREATE TABLE studies", {},
+                                                Exception('relation "studies" already exists'))}[error]
+    calls = []
+
+    def storage(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise lost
+        return "opened"
+    monkeypatch.setattr(optuna.storages, "RDBStorage", storage)
+    assert search._storage("postgresql://nowhere/db") == "opened" and len(calls) == 2
+    def refused(*args, **kwargs):
+        raise ProgrammingError("SELECT", {}, Exception("permission denied for table studies"))
+    monkeypatch.setattr(optuna.storages, "RDBStorage", refused)  # any other error is not retried
+    with pytest.raises(RedesError, match="cannot open the study database"):
+        search._storage("postgresql://nowhere/db")

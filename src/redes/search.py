@@ -168,20 +168,31 @@ def _storage(url: str, attempts: int = 5):
     import time
 
     import optuna
-    from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+    from sqlalchemy.exc import SQLAlchemyError
 
     retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)
     for attempt in range(1, attempts + 1):
         try:
             return optuna.storages.RDBStorage(url, heartbeat_interval=30, grace_period=120,
                                               heartbeat_stale_trial_callback=retry)
-        except IntegrityError:
+        except SQLAlchemyError as exc:
+            if not _lost_table_race(exc):
+                raise RedesError(f"--storage {url}: cannot open the study database "
+                                 f"({str(exc).splitlines()[0]}; its driver is installed with redes[search])") from None
             if attempt == attempts:
                 raise RedesError(f"--storage {url}: the study's tables could not be created") from None
             time.sleep(0.2 * attempt)
-        except (SQLAlchemyError, ImportError, ValueError) as exc:
+        except (ImportError, ValueError) as exc:
             raise RedesError(f"--storage {url}: cannot open the study database ({str(exc).splitlines()[0]}; "
                              f"its driver is installed with redes[search])") from None
+
+
+def _lost_table_race(exc: Exception) -> bool:
+    """Whether another worker created the same table first: a unique-key clash in the catalog (IntegrityError)
+    or, on PostgreSQL, "relation ... already exists" (DuplicateTable, a ProgrammingError)."""
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+    return isinstance(exc, IntegrityError) or (isinstance(exc, ProgrammingError) and "already exists" in str(exc))
 
 
 def _sampler(spec: SearchSpec, seed: Optional[int]):
