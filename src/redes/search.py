@@ -175,16 +175,13 @@ def _storage(url: str, attempts: int = 5):
         try:
             return optuna.storages.RDBStorage(url, heartbeat_interval=30, grace_period=120,
                                               heartbeat_stale_trial_callback=retry)
-        except SQLAlchemyError as exc:
+        except (SQLAlchemyError, ImportError, ValueError) as exc:
             if not _lost_table_race(exc):
-                raise RedesError(f"--storage {url}: cannot open the study database "
-                                 f"({str(exc).splitlines()[0]}; its driver is installed with redes[search])") from None
+                raise RedesError(f"--storage {url}: cannot open the study database ({str(exc).splitlines()[0]}; "
+                                 f"its driver is installed with redes[search])") from None
             if attempt == attempts:
                 raise RedesError(f"--storage {url}: the study's tables could not be created") from None
             time.sleep(0.2 * attempt)
-        except (ImportError, ValueError) as exc:
-            raise RedesError(f"--storage {url}: cannot open the study database ({str(exc).splitlines()[0]}; "
-                             f"its driver is installed with redes[search])") from None
 
 
 def _lost_table_race(exc: Exception) -> bool:
