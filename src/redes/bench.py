@@ -75,24 +75,29 @@ def _fit_epoch(engine, split: Split, batch_size: int, seed: int = 0) -> Callable
 
 
 def notebook001(sizes: Sizes, device: torch.device = torch.device("cpu")) -> dict[str, float]:
-    """Seconds per epoch of the notebook-001 MLP on CIFAR-shaped images: the notebook's DataLoader path,
-    redes (fp32 and bf16), and the forward and backward matrix products alone."""
+    """Seconds per epoch of the notebook-001 MLP on CIFAR-shaped images: the notebook's DataLoader path
+    (batches moved to `device` as the notebook moves them), redes with the images on `device` (fp32 and
+    bf16; on CUDA also without its CUDA graph), and the forward and backward matrix products alone."""
     images, labels = baselines.cifar_shaped(sizes.images)
     x = (images.permute(0, 3, 1, 2).reshape(len(images), -1).float() / 255 - 0.5) / 0.5  # (N, 3072) in [-1, 1]
     split = Split(x.to(device), labels.to(device))
     engine, cfg = _engine(NOTEBOOK001, 3072, 10, device)
     bf16, _ = _engine(NOTEBOOK001, 3072, 10, device, precision="bf16")
-    model = copy.deepcopy(engine.model).cpu()
+    model = copy.deepcopy(engine.model)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9)  # the notebook's
     loader = baselines.notebook_loader(images, labels, 128, sizes.workers)
     operands = baselines.matmul_operands([3072, 512, 256, 10], 128, device)
     steps = math.ceil(sizes.images / 128)
-    return interleaved({
-        "dataloader": lambda: baselines.notebook_epoch(model, optimizer, loader),
+    candidates = {
+        "dataloader": lambda: baselines.notebook_epoch(model, optimizer, loader, device),
         "redes": _fit_epoch(engine, split, 128),
         "redes_bf16": _fit_epoch(bf16, split, 128),
         "matmul": lambda: baselines.matmul_steps(operands, steps),
-    }, sizes.repeats)
+    }
+    if device.type == "cuda":
+        eager, _ = _engine(NOTEBOOK001, 3072, 10, device, cuda_graph=False)
+        candidates["redes_eager"] = _fit_epoch(eager, split, 128)
+    return interleaved(candidates, sizes.repeats)
 
 
 def loop_overhead(sizes: Sizes, batch_size: int = 2) -> dict[str, float]:
@@ -191,15 +196,17 @@ def verdict(name: str, ratio: float, target: float, at_least: bool) -> str:
     return f"{name:<34} {ratio:6.2f}x   target {'>=' if at_least else '<='} {target}x   {'met' if met else 'MISSED'}"
 
 
-def script_arguments(doc: str, argv, **sizes: int):
-    """The options of a script in benchmarks/: its sizes (`--name N`, defaults given), --json, and
-    --threads N, which sets torch's intra-op threads for the whole process (on a loaded machine, fewer
-    threads than cores can be many times faster: docs/benchmarks.md)."""
+def script_arguments(doc: str, argv, device: bool = False, **sizes: int):
+    """The options of a script in benchmarks/: its sizes (`--name N`, defaults given), --json, --device
+    where the script takes one, and --threads N, which sets torch's intra-op threads for the whole
+    process (on a loaded machine, fewer threads than cores can be many times faster: docs/benchmarks.md)."""
     import argparse
 
     parser = argparse.ArgumentParser(description=doc.split("\n")[0])
     for name, default in sizes.items():
         parser.add_argument(f"--{name}", type=int, default=default)
+    if device:
+        parser.add_argument("--device", default="cpu", help="where the model and redes' data live: cpu or cuda")
     parser.add_argument("--threads", type=int, default=0, help="torch's intra-op threads (0: its default)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)

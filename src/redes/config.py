@@ -142,6 +142,9 @@ class TrainConfig(_Section):
     fast: bool = Field(True, description="fused optimizer steps where torch has them, and the manual "
                                          "engine's plain SGD update fused into its gradient products "
                                          "(false: the plain loops, for comparison)")
+    cuda_graph: Union[Literal["auto"], bool] = Field(
+        "auto", description="replay each training step as one CUDA graph (module engine on CUDA): auto "
+                            "(on there), true or false")
     device: str = Field("auto", pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$",
                         description="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
     seed: int = Field(0, description="seeds the split, the initial weights, dropout and the batch order")

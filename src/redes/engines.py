@@ -238,7 +238,12 @@ class ManualEngine:
 
 def build_engine(cfg: TrainConfig, model: nn.Module, loss: str, optimizer: OptimizerConfig,
                  regularization: RegularizationConfig):
-    """The engine `train.engine` names, over `model` (whose weights it trains in place)."""
+    """The engine `train.engine` names, over `model` (whose weights it trains in place); on CUDA, the module
+    engine replays its steps as a CUDA graph unless `train.cuda_graph` is false."""
+    from redes.cuda_graph import GraphedEngine, uses_cuda_graph  # it builds on ModuleEngine
+
+    if uses_cuda_graph(cfg.cuda_graph, cfg.engine, next(model.parameters()).device):
+        return GraphedEngine(model, loss, optimizer, regularization, cfg.fast, cfg.precision)
     if cfg.engine == "manual":
         return ManualEngine(model, loss, optimizer, regularization, cfg.backend, cfg.backward, cfg.fast)
     kind = AutogradEngine if cfg.engine == "autograd" else ModuleEngine

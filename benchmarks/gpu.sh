@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The GPU figures of docs/benchmarks.md (section 5) in one command, on a machine with CUDA:
+#
+#     bash benchmarks/gpu.sh [OUT_DIR]        # default gpu-results/; about 6 minutes
+#
+# In turn: the CUDA-graph tests, the notebook-001 epoch with the data on the GPU
+# (benchmarks/notebook001.py --device cuda), `redes bench --json` (its CPU/GPU rows by batch size),
+# the CPU-against-GPU sweep (configs/experiments/cpu_gpu.yaml), then the whole test suite, where
+# train.device=auto now means CUDA. Each step's output goes to OUT_DIR/<step>.log (8 files in all) and
+# the end of it to the terminal; a failing step does not stop the next. PYTHON picks the interpreter
+# (default python3; the package's dependencies must be importable, redes itself is taken from src/).
+set -u
+out=${1:-gpu-results}
+py=${PYTHON:-python3}
+mkdir -p "$out"
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 MPLBACKEND=Agg
+
+step() {  # step NAME SECONDS COMMAND...: run COMMAND with a time limit, its output in OUT_DIR/NAME.log
+    local name=$1 limit=$2
+    shift 2
+    echo "== $name"
+    timeout "$limit" "$@" >"$out/$name.log" 2>&1
+    echo "rc=$? seconds=$SECONDS" | tee -a "$out/$name.log"
+    tail -n "${TAIL:-12}" "$out/$name.log" | cut -c1-400
+}
+
+{ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv
+  "$py" -c "import torch, sys; print('python', sys.version.split()[0], 'torch', torch.__version__,
+  torch.cuda.get_device_name(), torch.get_num_threads(), 'threads')"; nproc; } >"$out/machine.txt" 2>&1
+cat "$out/machine.txt"
+step cuda_graph_tests 180 "$py" -m pytest -q -p no:cacheprovider tests/test_cuda_graph.py
+step notebook001_cuda 240 "$py" benchmarks/notebook001.py --device cuda
+TAIL=3 step bench 240 "$py" -m redes bench --json
+sweep=$(mktemp -d)
+TAIL=14 step sweep 240 "$py" -m redes sweep configs/experiments/cpu_gpu.yaml --out "$sweep/cpu_gpu"
+cp "$sweep/cpu_gpu/results.csv" "$out/cpu_gpu_results.csv" 2>/dev/null
+tar czf "$out/cpu_gpu_plots.tgz" -C "$sweep/cpu_gpu" plots 2>/dev/null
+TAIL=25 step suite "${SUITE_SECONDS:-240}" "$py" -m pytest -q -p no:cacheprovider --maxfail=20 \
+    ${PYTEST_WORKERS:+-n "$PYTEST_WORKERS"}

@@ -1,0 +1,125 @@
+"""CUDA graphs (`train.cuda_graph`): when one is used, and that graphed steps give the eager steps' numbers.
+
+The GPU tests run where CUDA is (a lent GPU machine) and are skipped elsewhere.
+"""
+
+import copy
+import os
+import signal
+
+import pytest
+import torch
+
+import redes
+from redes.config import load_config
+from redes.cuda_graph import GraphedEngine, uses_cuda_graph
+from redes.data import Split
+from redes.engines import ModuleEngine, build_engine
+from redes.errors import RedesError, TrainingInterrupted
+from redes.models import build_model
+from redes.training import fit
+from tests.conftest import fast_config
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+CPU, GPU = torch.device("cpu"), torch.device("cuda")
+
+
+def test_a_graph_is_used_for_the_module_engine_on_cuda_only():
+    assert load_config().train.cuda_graph == "auto"
+    assert uses_cuda_graph("auto", "module", GPU) and not uses_cuda_graph(False, "module", GPU)
+    assert not uses_cuda_graph("auto", "module", CPU) and not uses_cuda_graph("auto", "manual", GPU)
+    for engine, device in (("module", CPU), ("autograd", GPU), ("manual", GPU)):
+        with pytest.raises(RedesError, match="train.cuda_graph=true needs train.engine=module on a CUDA device"):
+            uses_cuda_graph(True, engine, device)
+    with pytest.raises(RedesError, match="train.cuda_graph"):
+        load_config(settings={"train.cuda_graph": "sometimes"})
+
+
+def test_asking_for_a_graph_on_the_cpu_is_refused_before_training(tmp_path):
+    with pytest.raises(RedesError, match="train.cuda_graph=true needs .* on a CUDA device"):
+        redes.train(fast_config(train={"cuda_graph": True, "device": "cpu"}), out=tmp_path / "run", verbose=False)
+    assert not (tmp_path / "run" / "checkpoint.safetensors").exists()
+
+
+def _train(tmp_path, name, graph, **sections):
+    sections["train"] = {"device": "cuda", "cuda_graph": graph, **sections.get("train", {})}
+    return redes.train(fast_config(**sections), out=tmp_path / name, verbose=False)
+
+
+def _assert_same_run(graphed, eager):
+    for a, b in zip(graphed.history, eager.history, strict=True):
+        for key in a.keys() - {"seconds"}:
+            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), key
+    for p, q in zip(graphed.model.parameters(), eager.model.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5)
+
+
+@cuda
+@pytest.mark.parametrize("optimizer, regularization", [
+    ({"name": "sgd", "lr": 0.05, "momentum": 0.9}, {}),
+    ({"name": "sgd", "lr": 0.05, "momentum": 0.9, "nesterov": True}, {"l1": 1e-4, "l2": 1e-3}),
+    ({"name": "adam", "lr": 0.01, "weight_decay": 0.001}, {"l2": 1e-3}),
+    ({"name": "adamw", "lr": 0.01, "weight_decay": 0.05}, {"l1": 1e-4}),
+])
+def test_graphed_training_gives_the_eager_numbers(tmp_path, optimizer, regularization):
+    # digits: 19 full batches of 64 and a partial one per epoch, so replays and eager steps alternate
+    sections = {"optimizer": optimizer, "regularization": regularization}
+    _assert_same_run(_train(tmp_path, "graphed", True, **sections), _train(tmp_path, "eager", False, **sections))
+
+
+@cuda
+def test_graphed_bf16_training_gives_the_eager_numbers(tmp_path):
+    _assert_same_run(_train(tmp_path, "graphed", True, train={"precision": "bf16"}),
+                     _train(tmp_path, "eager", False, train={"precision": "bf16"}))
+
+
+@cuda
+def test_dropout_and_batchnorm_train_under_a_graph(tmp_path):
+    run = _train(tmp_path, "run", True, model={"hidden": [64, 32], "dropout": 0.2, "batchnorm": True},
+                 train={"epochs": 5})
+    losses = [row["train_loss"] for row in run.history]
+    assert all(torch.isfinite(torch.tensor(losses))) and losses[-1] < 0.5 * losses[0]
+    assert run.summary["test"]["accuracy"] > 0.9
+
+
+@cuda
+def test_the_engine_replays_after_its_warmup_and_reports_the_graphs_gradients():
+    cfg = load_config(settings={"optimizer.name": "sgd", "optimizer.momentum": 0.9, "train.device": "cuda"})
+    generator = torch.Generator().manual_seed(0)
+    x, y = torch.randn(300, 8, generator=generator), torch.randn(300, 2, generator=generator)  # regression
+    model = build_model(cfg.model, 8, 2, torch.Generator().manual_seed(0)).to(GPU)
+    graphed = build_engine(cfg.train, model, "mse", cfg.optimizer, cfg.regularization)
+    eager = ModuleEngine(copy.deepcopy(model), "mse", cfg.optimizer, cfg.regularization)
+    assert isinstance(graphed, GraphedEngine)
+    for engine in (graphed, eager):
+        state = fit(engine, Split(x.to(GPU), y.to(GPU)), None, "mse", epochs=3, batch_size=64, sampler="shuffle",
+                    generator=torch.Generator().manual_seed(1))
+        engine.history = state.history
+    assert graphed.captured is not None and graphed.captured.x.shape == (64, 8)
+    assert [r["train_loss"] for r in graphed.history] == pytest.approx([r["train_loss"] for r in eager.history],
+                                                                       rel=1e-5)
+    batch = x[:64].to(GPU), y[:64].to(GPU)
+    graphed.step(*batch)  # a replay: its gradients are the graph's, those of the weights it started from
+    eager.step(*batch)
+    assert graphed.replayed
+    for g, h in zip(graphed.gradients(), eager.gradients(), strict=True):
+        torch.testing.assert_close(g, h, rtol=1e-4, atol=1e-6)
+
+
+@cuda
+def test_ctrl_c_and_resume_under_a_graph_finish_the_same_run(tmp_path, monkeypatch):
+    from redes.callbacks import Callback
+    import redes.trainer as trainer
+
+    class PressCtrlC(Callback):
+        def on_batch_end(self, state, loss):
+            if state.epoch == 2 and state.step == 5:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    config = fast_config(optimizer={"name": "adam", "lr": 0.01}, train={"device": "cuda"})
+    monkeypatch.setattr(trainer, "ProgressBar", lambda file: PressCtrlC())
+    with pytest.raises(TrainingInterrupted):
+        redes.train(config, out=tmp_path / "r")
+    monkeypatch.undo()
+    _assert_same_run(redes.resume(tmp_path / "r", verbose=False), redes.train(config, out=tmp_path / "s",
+                                                                             verbose=False))
