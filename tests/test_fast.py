@@ -32,7 +32,8 @@ def test_fused_optimizers_give_the_plain_loops_numbers(tmp_path, optimizer):
     for a, b in zip(fast, plain):
         assert a.keys() == b.keys()
         for key in a:
-            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), key
+            # rel 1e-3: on CUDA, fused and foreach AdamW drift apart by 2e-4 in three epochs (an H200, torch 2.11)
+            assert a[key] == pytest.approx(b[key], rel=1e-3, abs=1e-6), key
 
 
 def test_the_fast_path_is_on_by_default_and_fp32():
@@ -85,7 +86,10 @@ def test_bf16_trains_to_about_the_fp32_accuracy(tmp_path):
 def test_the_summary_reports_peak_memory(tmp_path):
     _, run = _history(tmp_path, "run")
     assert run.summary["peak_memory"]["host_mb"] > 10
-    assert run.summary["peak_memory"]["device_mb"] is None  # on the CPU
+    if run.device.type == "cuda":
+        assert run.summary["peak_memory"]["device_mb"] > 0
+    else:
+        assert run.summary["peak_memory"]["device_mb"] is None  # the CPU's is the host's
 
 
 @pytest.mark.parametrize("setting", [["train.engine=manual"], ["train.dtype=float64"]])

@@ -67,14 +67,18 @@ def run_steps(setup: Setup, steps: int) -> list[float]:
 
 
 def check_engines(cfg: Config, steps: int = 20, dtype: str = "float64", tolerance: float = TOLERANCE) -> EngineComparison:
-    """Train `steps` steps with every engine and backend from the same weights and batches; compare the weights."""
+    """Train `steps` steps with every engine and backend from the same weights and batches; compare the weights.
+
+    `train.device: auto` compares on the CPU: there every engine draws the same dropout masks (on CUDA,
+    F.dropout's fused kernel draws its own), and the NumPy backend takes part."""
     if steps < 1:
         raise RedesError(f"--steps must be at least 1, got {steps}")
+    device = "cpu" if cfg.train.device == "auto" else cfg.train.device
     combos = [c for c in ENGINES if c[1] != "numpy" or _numpy_possible(cfg)]
     names = [f"{engine}/{backend}" for engine, backend in combos]
     states, losses = {}, {}
     for name, (engine, backend) in zip(names, combos):
-        setup = prepare(with_engine(cfg, engine, backend, dtype=dtype))
+        setup = prepare(with_engine(cfg, engine, backend, dtype=dtype, device=device))
         losses[name] = run_steps(setup, steps)
         states[name] = {k: v.detach().cpu().double() for k, v in setup.model.state_dict().items()
                         if v.is_floating_point()}

@@ -15,7 +15,7 @@ from torch import nn
 
 from redes.checkpoint import load_state, load_tensors, save_tensors
 from redes.config import Config, ModelConfig, explain_validation, load_config
-from redes.data import IMAGE_SHAPES, SPLIT_NAMES, Scaler, Splits, load_data
+from redes.data import IMAGE_SHAPES, SPLIT_NAMES, Scaler, Split, Splits, load_data
 from redes.devices import peak_memory, resolve_device
 from redes.errors import RedesError
 from redes.losses import predictions, probabilities
@@ -47,19 +47,22 @@ class Run:
 
     @property
     def data(self) -> Splits:
-        """The run's splits, re-read from its config (same seed, same split) on first use."""
+        """The run's splits on the CPU (ready for NumPy and scikit-learn), re-read from its config (same
+        seed, same split) on first use; `evaluate` moves a split to the model's device."""
         if self._data is None:
             splits = load_data(self.config.data, self.config.train.seed)
             n_in = self.model[0].in_features
             if splits.n_features != n_in:
                 raise RedesError(f"data {self.config.data.name!r} has {splits.n_features} features but the "
                                  f"model of {self.path or 'this run'} expects {n_in}")
-            self._data = splits.to(self.device, next(self.model.parameters()).dtype)
+            self._data = splits.to(torch.device("cpu"), next(self.model.parameters()).dtype)
         return self._data
 
     def evaluate(self, split: str = "test") -> Evaluation:
         """Loss and metrics on one split, computed exactly as at the end of training."""
-        return evaluate(self.model, self.data.get(split), self.loss, self.config.train.eval_batch_size)
+        data = self.data.get(split)
+        return evaluate(self.model, Split(data.x.to(self.device), data.y.to(self.device)), self.loss,
+                        self.config.train.eval_batch_size)
 
     def report(self, split: str = "test") -> str:
         """Metrics, per-class precision/recall/F1 and the confusion matrix of one split, as text."""
