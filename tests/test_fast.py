@@ -32,8 +32,10 @@ def test_fused_optimizers_give_the_plain_loops_numbers(tmp_path, optimizer):
     for a, b in zip(fast, plain):
         assert a.keys() == b.keys()
         for key in a:
-            # rel 1e-3: on CUDA, fused and foreach AdamW drift apart by 2e-4 in three epochs (an H200, torch 2.11)
-            assert a[key] == pytest.approx(b[key], rel=1e-3, abs=1e-6), key
+            # on CUDA, fused and foreach AdamW drift apart by 2e-4 in three epochs, enough to flip one of the
+            # 269 validation predictions (an H200, torch 2.11): accuracies may differ by a sample or two
+            tolerance = {"abs": 0.008} if key.endswith("accuracy") else {"rel": 1e-3, "abs": 1e-6}
+            assert a[key] == pytest.approx(b[key], **tolerance), key
 
 
 def test_the_fast_path_is_on_by_default_and_fp32():
