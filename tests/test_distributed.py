@@ -46,3 +46,12 @@ def test_torchrun_needs_the_module_engine(tmp_path):
     result = _torchrun(tmp_path, {**CONFIG, "train": {**CONFIG["train"], "engine": "manual"}})
     assert result.returncode != 0
     assert "redes: error: torchrun trains with train.engine=module" in result.stderr
+
+
+def test_torchrun_refuses_to_be_asked_for_a_cuda_graph():
+    from redes.distributed import check_engine
+    from redes.errors import RedesError
+
+    check_engine("module", "fp32", "auto")
+    with pytest.raises(RedesError, match="torchrun trains without a CUDA graph.*train.cuda_graph=auto or false"):
+        check_engine("module", "fp32", True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import warnings
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Union
 
 import torch
 
@@ -19,7 +19,7 @@ from redes.errors import RedesError
 from redes.losses import predictions
 
 
-def uses_cuda_graph(setting, engine: str, device: torch.device) -> bool:
+def uses_cuda_graph(setting: Union[str, bool], engine: str, device: torch.device) -> bool:
     """Whether `train.cuda_graph` (auto, true or false) applies to this engine on this device."""
     if setting == "auto":
         return device.type == "cuda" and engine == "module"

@@ -87,7 +87,10 @@ class ShardedEngine(ModuleEngine):
         return StepResult(totals[0] / n, penalty, None, totals[1])
 
 
-def check_engine(engine: str, precision: str = "fp32") -> None:
+def check_engine(engine: str, precision: str = "fp32", cuda_graph="auto") -> None:
+    if cuda_graph is True:
+        raise RedesError("torchrun trains without a CUDA graph (its gradient all-reduce is not captured); "
+                         "set train.cuda_graph=auto or false")
     if engine != "module":
         raise RedesError(f"torchrun trains with train.engine=module (DistributedDataParallel), not {engine}")
     if precision != "fp32":
