@@ -4,9 +4,13 @@ gather, and the replay's GPU time by CUDA events). Needs CUDA; part of benchmark
 
     .venv/bin/python benchmarks/gpu_step_parts.py
 """
+
+from __future__ import annotations
+
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # a fresh clone finds redes
 
@@ -15,35 +19,65 @@ from redes.bench import NOTEBOOK001, _engine, _fit_epoch  # noqa: E402
 from redes.data import Split  # noqa: E402
 from redes.data.batches import batches  # noqa: E402
 
-if not torch.cuda.is_available():
-    sys.exit("benchmarks/gpu_step_parts.py needs a CUDA GPU")
-dev = torch.device("cuda")
-N = 50_000
-x = torch.randn(N, 3072, device=dev); y = torch.randint(0, 10, (N,), device=dev)
-engine, _ = _engine(NOTEBOOK001, 3072, 10, dev)
-fit_epoch = _fit_epoch(engine, Split(x, y), 128)
-fit_epoch()
-def per_step(f, steps=390, reps=3):
-    best = 1e9
-    for _ in range(reps):
-        torch.cuda.synchronize(); t = time.perf_counter()
-        for i in range(steps): f(i)
-        torch.cuda.synchronize(); best = min(best, (time.perf_counter() - t) / steps)
+IMAGES, BATCH = 50_000, 128
+STEPS = -(-IMAGES // BATCH)
+
+
+def per_step(run: Callable[[], object], steps: int = STEPS, repeats: int = 3) -> float:
+    """Microseconds per call of `run`, `steps` calls in a row between two synchronizations, best of `repeats`."""
+    best = float("inf")
+    for _ in range(repeats):
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        for _ in range(steps):
+            run()
+        torch.cuda.synchronize()
+        best = min(best, (time.perf_counter() - start) / steps)
     return best * 1e6
-c = engine.captured
-xb, yb = x[:128].clone(), y[:128].clone()
-g = torch.Generator().manual_seed(0)
-print("fit epoch per step       %.1f us" % (min(fit_epoch() for _ in range(3)) / 391 * 1e6))
-print("replay alone             %.1f us" % per_step(lambda i: c.graph.replay()))
-print("copy x,y + replay        %.1f us" % per_step(lambda i: (c.x.copy_(xb), c.y.copy_(yb), c.graph.replay())))
-print("engine.step (+clone)     %.1f us" % per_step(lambda i: engine.step(xb, yb)))
-print("one empty launch (add_)  %.1f us" % per_step(lambda i: xb[:1, :1].add_(0)))
-def gather_only():
-    for xb_, yb_ in batches(x, y, 128, "shuffle", g): pass
-torch.cuda.synchronize(); t = time.perf_counter(); gather_only(); torch.cuda.synchronize()
-print("batches() per step       %.1f us" % ((time.perf_counter() - t) / 391 * 1e6))
-s = torch.cuda.Event(enable_timing=True); e = torch.cuda.Event(enable_timing=True)
-s.record()
-for _ in range(100): c.graph.replay()
-e.record(); torch.cuda.synchronize()
-print("GPU time per replay      %.1f us (events over 100 back-to-back replays)" % (s.elapsed_time(e) * 10))
+
+
+def replay_gpu_time(graph: torch.cuda.CUDAGraph, replays: int = 100) -> float:
+    """Microseconds of GPU time per replay, by CUDA events around back-to-back replays."""
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    for _ in range(replays):
+        graph.replay()
+    end.record()
+    torch.cuda.synchronize()
+    return start.elapsed_time(end) * 1000 / replays
+
+
+def main() -> int:
+    if not torch.cuda.is_available():
+        sys.exit("benchmarks/gpu_step_parts.py needs a CUDA GPU")
+    device = torch.device("cuda")
+    x, y = torch.randn(IMAGES, 3072, device=device), torch.randint(0, 10, (IMAGES,), device=device)
+    engine, _ = _engine(NOTEBOOK001, 3072, 10, device)
+    fit_epoch = _fit_epoch(engine, Split(x, y), BATCH)
+    fit_epoch()  # warm-up: the graph is captured here
+    captured, xb, yb = engine.captured, x[:BATCH].clone(), y[:BATCH].clone()
+    generator = torch.Generator().manual_seed(0)
+
+    def copy_and_replay():
+        captured.x.copy_(xb)
+        captured.y.copy_(yb)
+        captured.graph.replay()
+
+    rows = {
+        "fit epoch, per step": min(fit_epoch() for _ in range(3)) / STEPS * 1e6,
+        "replay alone": per_step(captured.graph.replay),
+        "copy x, y + replay": per_step(copy_and_replay),
+        "engine.step (+ clone)": per_step(lambda: engine.step(xb, yb)),
+        "one empty launch": per_step(lambda: xb[:1, :1].add_(0)),
+        "batches(), per step": per_step(lambda: sum(1 for _ in batches(x, y, BATCH, "shuffle", generator)),
+                                        steps=1) / STEPS,
+        "GPU time per replay": replay_gpu_time(captured.graph),
+    }
+    print(f"notebook-001 step at batch {BATCH}, {torch.cuda.get_device_name(device)}, torch {torch.__version__}")
+    for name, micros in rows.items():
+        print(f"{name:<24} {micros:8.1f} us")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

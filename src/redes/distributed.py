@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Union
 
 import torch
 import torch.distributed as dist
@@ -87,7 +87,7 @@ class ShardedEngine(ModuleEngine):
         return StepResult(totals[0] / n, penalty, None, totals[1])
 
 
-def check_engine(engine: str, precision: str = "fp32", cuda_graph="auto") -> None:
+def check_engine(engine: str, precision: str = "fp32", cuda_graph: Union[str, bool] = "auto") -> None:
     if cuda_graph is True:
         raise RedesError("torchrun trains without a CUDA graph (its gradient all-reduce is not captured); "
                          "set train.cuda_graph=auto or false")

@@ -39,7 +39,8 @@ class Run:
     history: list[dict]
     path: Optional[Path] = None
     summary: dict = field(default_factory=dict)
-    _data: Optional[Splits] = field(default=None, repr=False)
+    _data: Optional[Splits] = field(default=None, repr=False)  # as training left them, on its device
+    _cpu_data: Optional[Splits] = field(default=None, init=False, repr=False)
 
     @property
     def device(self) -> torch.device:
@@ -47,8 +48,14 @@ class Run:
 
     @property
     def data(self) -> Splits:
-        """The run's splits on the CPU (ready for NumPy and scikit-learn), re-read from its config (same
-        seed, same split) on first use; `evaluate` moves a split to the model's device."""
+        """The run's splits on the CPU (ready for NumPy and scikit-learn); `evaluate` uses them on the model's
+        device."""
+        if self._cpu_data is None:
+            self._cpu_data = self._splits().to(torch.device("cpu"), next(self.model.parameters()).dtype)
+        return self._cpu_data
+
+    def _splits(self) -> Splits:
+        """The splits training used, or re-read from the config (same seed, same split) on first use."""
         if self._data is None:
             splits = load_data(self.config.data, self.config.train.seed)
             n_in = self.model[0].in_features
@@ -60,7 +67,7 @@ class Run:
 
     def evaluate(self, split: str = "test") -> Evaluation:
         """Loss and metrics on one split, computed exactly as at the end of training."""
-        data = self.data.get(split)
+        data = self._splits().get(split)
         return evaluate(self.model, Split(data.x.to(self.device), data.y.to(self.device)), self.loss,
                         self.config.train.eval_batch_size)
 

@@ -7,8 +7,6 @@ import time
 from pathlib import Path
 from typing import IO, Optional, Sequence, Union
 
-import torch
-
 from redes.callbacks import Callback, CSVLogger, Checkpoint, ProgressBar
 from redes.checkpoint import load_state, load_tree
 from redes.config import Config, load_config
@@ -82,8 +80,7 @@ def _train(setup: Setup, run_dir: Optional[Path], verbose: bool, stream: IO[str]
 def _fit_and_save(setup: Setup, run_dir: Optional[Path], verbose: bool, stream: IO[str],
                   snapshot: Optional[dict], extra: Sequence[Callback]) -> Run:
     cfg, splits = setup.config, setup.splits
-    cpu_data = splits.to(torch.device("cpu"), splits.train.x.dtype)  # Run.data is on the CPU (no copy there)
-    run = Run(cfg, setup.model, setup.loss, splits.task, splits.classes, splits.scaler, [], run_dir, _data=cpu_data)
+    run = Run(cfg, setup.model, setup.loss, splits.task, splits.classes, splits.scaler, [], run_dir, _data=splits)
     if verbose:
         where = "resuming" if snapshot else "run"
         print(f"{where} {run_dir}\ndata {cfg.data.name}: {len(splits.train)} train, {_size(splits.val)} val, "
