@@ -151,6 +151,8 @@ def run_sections(engine, cut, tick) -> None:
 
     network, optimizer, fused = engine.network, engine.optimizer, engine.fused
     for x, y in cut:
+        if fused:
+            engine.prepare_fused_step()
         t = time.perf_counter()
         h = x
         for i, layer in enumerate(network.layers):
@@ -162,7 +164,7 @@ def run_sections(engine, cut, tick) -> None:
         t = tick("loss backward", t)
         for i in reversed(range(len(network.layers))):
             layer = network.layers[i]
-            d = layer.sgd_backward(d, optimizer.lr) if fused else layer.backward(d)
+            d = layer.sgd_backward(d) if fused else layer.backward(d)
             t = tick(f"backward {i} {type(layer).__name__}{' + update' if fused else ''}", t)
         if not fused:
             grads = network.grads()

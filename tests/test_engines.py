@@ -137,19 +137,26 @@ def test_notebook000_preset_trains_by_hand(tmp_path):
 
 @pytest.mark.parametrize("layout", ["c", "fortran", "strided"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_add_product_updates_numpy_and_torch_arrays_in_place(layout, dtype):
-    """c += alpha a @ b by one in-place GEMM, whatever the memory layout of c (BLAS or a copy back)."""
+def test_add_product_and_add_scaled_update_numpy_and_torch_arrays_in_place(layout, dtype):
+    """c = beta c + alpha a @ b by one in-place GEMM, and c += alpha a, whatever the memory layout of c
+    (BLAS in place, or a copy back)."""
     import numpy as np
 
-    from redes.manual.backends import add_product_
+    from redes.manual.backends import add_product_, add_scaled_
 
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((5, 3)).astype(dtype), rng.standard_normal((3, 4)).astype(dtype)
     c = {"c": rng.standard_normal((5, 4)), "fortran": np.asfortranarray(rng.standard_normal((5, 4))),
          "strided": rng.standard_normal((5, 8))[:, ::2]}[layout].astype(dtype, copy=False)
-    expected, c_torch = c + 0.5 * (a @ b), torch.from_numpy(c.copy())
-    add_product_(c, a.T.T, b, 0.5)
-    add_product_(c_torch, torch.from_numpy(a), torch.from_numpy(b), 0.5)
+    expected, c_torch = 0.3 * c + 0.5 * (a @ b), torch.from_numpy(c.copy())
+    add_product_(c, a.T.T, b, 0.5, beta=0.3)
+    add_product_(c_torch, torch.from_numpy(a), torch.from_numpy(b), 0.5, beta=0.3)
+    np.testing.assert_allclose(c, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(c_torch.numpy(), expected, rtol=1e-5, atol=1e-6)
+    d = rng.standard_normal((5, 4)).astype(dtype)
+    expected = expected - 0.7 * d
+    add_scaled_(c, d, -0.7)
+    add_scaled_(c_torch, torch.from_numpy(d), -0.7)
     np.testing.assert_allclose(c, expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(c_torch.numpy(), expected, rtol=1e-5, atol=1e-6)
 

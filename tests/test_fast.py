@@ -115,33 +115,44 @@ def test_redes_bench_quick_prints_its_rows_and_json(cli):
 
 
 @pytest.mark.parametrize("backend", ["torch", "numpy"])
-def test_the_manual_engines_fused_sgd_update_is_the_plain_update(backend):
-    """train.fast adds -lr dyᵀx into each weight by one GEMM; train.fast=false writes the gradient, then p -= lr g."""
-    cfg = load_config(base=fast_config(optimizer={"name": "sgd", "lr": 0.3}),
+@pytest.mark.parametrize("optimizer, regularization", [
+    ({"name": "sgd", "lr": 0.3}, {}), ({"name": "sgd", "lr": 0.1, "weight_decay": 0.02}, {}),
+    ({"name": "sgd", "lr": 0.1, "momentum": 0.9}, {}),
+    ({"name": "sgd", "lr": 0.1, "momentum": 0.8, "weight_decay": 0.01}, {"l2": 0.005})])
+def test_the_manual_engines_sgd_steps_in_the_backward_pass_follow_torch_optim(backend, optimizer, regularization):
+    """train.fast adds dyᵀx into each weight's momentum buffer (or -lr dyᵀx into the weight) by one GEMM during
+    the backward pass; train.fast=false writes the gradients, then steps; nn.Module + torch.optim is the oracle."""
+    cfg = load_config(base=fast_config(optimizer=optimizer, regularization=regularization),
                       overrides=["train.engine=manual", f"train.backend={backend}",
                                  "train.dtype=float64", "model.hidden=[16,12]", "model.activation=[tanh,sigmoid]"])
     generator = torch.Generator().manual_seed(3)
     x, y = torch.randn(40, 8, generator=generator, dtype=torch.float64), torch.randint(0, 3, (40,), generator=generator)
     engines = {}
-    for fast in (True, False):
+    for name, engine, fast in (("fused", "manual", True), ("plain", "manual", False), ("torch", "module", False)):
         model = build_model(cfg.model, 8, 3, torch.Generator().manual_seed(0)).double()
-        engines[fast] = build_engine(cfg.train.model_copy(update={"fast": fast}), model, "cross_entropy",
-                                     cfg.optimizer, cfg.regularization)
-    assert engines[True].fused and not engines[False].fused
+        engines[name] = build_engine(cfg.train.model_copy(update={"fast": fast, "engine": engine}), model,
+                                     "cross_entropy", cfg.optimizer, cfg.regularization)
+    assert engines["fused"].fused and not engines["plain"].fused
     for start in range(0, 40, 8):
-        losses = [engines[fast].step(x[start:start + 8], y[start:start + 8]).loss for fast in (True, False)]
-        assert losses[0].item() == pytest.approx(losses[1].item(), rel=1e-13)
-        for fused, plain in zip(engines[True].gradients(), engines[False].gradients()):
-            torch.testing.assert_close(fused, plain, rtol=1e-12, atol=1e-14)
-    for fused, plain in zip(engines[True].model.parameters(), engines[False].model.parameters()):
-        torch.testing.assert_close(fused, plain, rtol=1e-12, atol=1e-14)
+        results = {name: e.step(x[start:start + 8], y[start:start + 8]) for name, e in engines.items()}
+        for name in ("plain", "torch"):
+            assert results["fused"].loss.item() == pytest.approx(results[name].loss.item(), rel=1e-12)
+            if regularization:  # the fused step's gradients leave out L2's, applied as weight decay
+                assert results["fused"].penalty.item() == pytest.approx(results[name].penalty.item(), rel=1e-12)
+                continue
+            for fused, other in zip(engines["fused"].gradients(), engines[name].gradients()):
+                torch.testing.assert_close(fused, other, rtol=1e-12, atol=1e-14)
+    for name in ("plain", "torch"):
+        for fused, other in zip(engines["fused"].model.parameters(), engines[name].model.parameters()):
+            torch.testing.assert_close(fused, other, rtol=1e-12, atol=1e-14)
 
 
 @pytest.mark.parametrize("sections, fused", [
-    ({}, True), ({"optimizer": {"name": "sgd", "momentum": 0.9}}, False),
-    ({"optimizer": {"name": "sgd", "weight_decay": 0.01}}, False), ({"regularization": {"l2": 0.01}}, False),
+    ({}, True), ({"optimizer": {"name": "sgd", "momentum": 0.9}}, True),
+    ({"optimizer": {"name": "sgd", "weight_decay": 0.01}}, True), ({"regularization": {"l2": 0.01}}, True),
+    ({"regularization": {"l1": 0.01}}, False), ({"optimizer": {"name": "sgd", "momentum": 0.9, "nesterov": True}}, False),
     ({"optimizer": {"name": "adam"}}, False), ({"train": {"fast": False}}, False)])
-def test_the_manual_engine_fuses_only_plain_sgd(sections, fused):
+def test_the_manual_engine_steps_in_the_backward_pass_for_sgd_without_nesterov_or_l1(sections, fused):
     config = fast_config(optimizer={"name": "sgd"}, train={"engine": "manual"})
     for section, values in sections.items():
         config[section] = {**config.get(section, {}), **values}
@@ -176,6 +187,8 @@ def test_the_weight_decay_group_holds_the_penalized_weights_only():
 @pytest.mark.parametrize("backend", ["torch", "numpy"])
 @pytest.mark.parametrize("optimizer, regularization", [({"name": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": True,
                                                          "weight_decay": 0.01}, {"l2": 1e-3}),
+                                                        ({"name": "sgd", "lr": 0.1, "momentum": 0.9,
+                                                          "weight_decay": 0.01}, {"l2": 1e-3}),
                                                         ({"name": "adam", "lr": 0.01}, {"l1": 1e-3, "l2": 1e-3})])
 def test_the_manual_engines_one_buffer_gives_the_per_parameter_numbers_and_state(backend, optimizer, regularization):
     """train.fast moves the parameters into one buffer and updates it in two parts; train.fast=false updates each

@@ -159,10 +159,11 @@ class ManualEngine:
 
     `fast` (train.fast): the model's parameters are moved into one buffer (`Network`'s `one_buffer`) and
     the optimizer updates it as one array, a few calls instead of a few per parameter (with one weight
-    decay per entry where the weights' differs; its state still reads per parameter). With plain SGD and
-    no penalty, each weight update is added into the weights by the gradient's own product
-    (`Network.sgd_step`), one pass over each weight matrix instead of three. With SGD or Adam, an L2
-    penalty's gradient is the optimizer's weight decay on the weight matrices.
+    decay per entry where the weights' differs; its state still reads per parameter). With SGD (not
+    Nesterov) and no L1 penalty, each parameter's step is taken during the backward pass, and each weight
+    gradient is added by its own product into the momentum buffer, or into the weights without momentum
+    (`Network.sgd_step`): no gradient matrix is written out. With SGD or Adam, an L2 penalty's gradient is
+    the optimizer's weight decay on the weight matrices.
     """
 
     def __init__(self, model: nn.Module, loss: str, optimizer: OptimizerConfig, regularization: RegularizationConfig,
@@ -179,17 +180,17 @@ class ManualEngine:
                                      l1=regularization.l1, l2=regularization.l2, l2_by_optimizer=l2_by_optimizer,
                                      one_buffer=fast)
         weight_decay = optimizer.weight_decay + (2 * regularization.l2 if l2_by_optimizer else 0.0)
+        self.decays = net.decays(weight_decay, optimizer.weight_decay)
         if fast:  # the whole buffer as one array, with one decay per entry where the weights' differs
             params, self.update_grads = [net.flat_params], [net.flat_grads]
             decays = [weight_decay if weight_decay == optimizer.weight_decay else
                       net.laid_out(weight_decay, optimizer.weight_decay)]
         else:
-            weights = {id(w) for w in net.weights}
-            params, self.update_grads = net.params, None
-            decays = [weight_decay if id(p) in weights else optimizer.weight_decay for p in params]
+            params, self.update_grads, decays = net.params, None, self.decays
         self.optimizer = manual_optim.build(xp, params, optimizer, decays)
-        self.fused = fast and net.penalty is None and isinstance(self.optimizer, manual_optim.SGD) \
-            and self.optimizer.plain
+        self.fused = fast and net.penalty_gradient is None and isinstance(self.optimizer, manual_optim.SGD) \
+            and self.optimizer.applies_in_backward
+        self._buffer_in_use = False  # the momentum buffer the layers' steps write into (None: no momentum)
         self.last_grads = None
 
     def running(self):
@@ -200,12 +201,24 @@ class ManualEngine:
         if self.backend == "numpy":
             x, y = x.numpy(), y.numpy()
         if self.fused:
-            (loss, outputs), penalty = self.network.sgd_step(x, y, self.optimizer.lr), None
+            self.prepare_fused_step()
+            penalty = None if self.network.penalty is None else self.network.penalty.forward(self.network.weights)
+            loss, outputs = self.network.sgd_step(x, y)
             self.last_grads = self.network.grads  # computed only if asked for: the update did without them
         else:
             loss, penalty, outputs, self.last_grads = self.network.loss_and_grads(x, y)
             self.optimizer.step(self.update_grads or self.last_grads)
         return StepResult(_as_tensor(loss), None if penalty is None else _as_tensor(penalty), _as_tensor(outputs))
+
+    def prepare_fused_step(self) -> None:
+        """Before a fused step: the momentum buffer made (zeros) at the first step, and the layers' steps
+        handed out again when the optimizer's buffer is a new array (the first step, a loaded state)."""
+        sgd, net = self.optimizer, self.network
+        if sgd.momentum and sgd.buffers[0] is None:
+            sgd.buffers[0] = net.xp.zeros_like(net.flat_params)
+        if sgd.buffers[0] is not self._buffer_in_use:
+            net.use_sgd(sgd, self.decays)
+            self._buffer_in_use = sgd.buffers[0]
 
     def gradients(self) -> list:
         """The gradients the last step used (loss and penalty), in `model.parameters()` order (copies)."""

@@ -72,21 +72,32 @@ def sigmoid(u: Array) -> Array:
     return u.sigmoid() if isinstance(u, torch.Tensor) else _expit()(u)
 
 
-def add_product_(c: Array, a: Array, b: Array, alpha: float) -> None:
-    """c += alpha * (a @ b), written into c by one GEMM: no product matrix is allocated and read back.
+def add_product_(c: Array, a: Array, b: Array, alpha: float, beta: float = 1.0) -> None:
+    """c = beta * c + alpha * (a @ b), written into c by one GEMM: no product matrix is allocated and read back.
 
-    For the SGD update W -= lr dyᵀx, that is one pass over W where `g = dyᵀx; W -= lr * g` makes three.
+    For the SGD update W -= lr dyᵀx, that is one pass over W where `g = dyᵀx; W -= lr * g` makes three;
+    for a momentum buffer, buf = momentum * buf + dyᵀx is one GEMM with beta = momentum.
     """
     if isinstance(c, torch.Tensor):
-        c.addmm_(a, b, alpha=alpha)
+        c.addmm_(a, b, beta=beta, alpha=alpha)
         return
     # BLAS works on column-major arrays: cᵀ (a view of a C-ordered c) is column-major, and
-    # cᵀ += alpha bᵀaᵀ updates c itself (f2py writes in place when c's layout and dtype already fit).
+    # cᵀ = beta cᵀ + alpha bᵀaᵀ updates c itself (f2py writes in place when c's layout and dtype already fit).
     (first, trans_first), (second, trans_second) = _column_major(b.T), _column_major(a.T)
-    result = _blas_gemm(c.dtype)(alpha, first, second, beta=1.0, c=c.T, trans_a=trans_first,
-                                 trans_b=trans_second, overwrite_c=True)
+    result = _blas("gemm", c.dtype)(alpha, first, second, beta=beta, c=c.T, trans_a=trans_first,
+                                    trans_b=trans_second, overwrite_c=True)
     if not np.shares_memory(result, c):
         c[...] = result.T  # a c that BLAS could not update in place (not contiguous, not float32/64)
+
+
+def add_scaled_(c: Array, a: Array, alpha: float) -> None:
+    """c += alpha * a in one pass (torch's add_, BLAS axpy): no alpha * a array is written out."""
+    if isinstance(c, torch.Tensor):
+        c.add_(a, alpha=alpha)
+    elif c.flags.c_contiguous and a.flags.c_contiguous and c.dtype == a.dtype and c.dtype in _BLAS_TYPES:
+        _blas("axpy", c.dtype)(a.reshape(-1), c.reshape(-1), a=alpha)  # y, a view of c, is updated in place
+    else:
+        c += alpha * a
 
 
 def matmul_into(out: Array, a: Array, b: Array) -> None:
@@ -118,11 +129,15 @@ def _expit():
     return expit
 
 
+_BLAS_TYPES = (np.float32, np.float64)
+
+
 @functools.cache
-def _blas_gemm(dtype):
+def _blas(name: str, dtype):
+    """SciPy's BLAS routine `name` ("gemm", "axpy") for `dtype`, looked up once."""
     from scipy.linalg import blas
 
-    return blas.get_blas_funcs("gemm", dtype=dtype)
+    return blas.get_blas_funcs(name, dtype=dtype)
 
 
 def one_blas_thread():

@@ -2,13 +2,13 @@
 
 Every layer has `forward(x) -> y` and `backward(dy) -> dx`; a layer with parameters also has
 `params` and `grads` (dicts of arrays with the same keys, `grads` valid after `backward`), and
-`sgd_backward(dy, lr)` applies the plain SGD update as it goes. Parameters are updated in place, so
+`sgd_backward(dy)` takes each parameter's SGD step (`updates`) as soon as its backward has used it. Parameters are updated in place, so
 they may be views of an nn.Module's tensors. No torch.autograd here.
 """
 
 from __future__ import annotations
 
-from redes.manual.backends import Array, add_product_, affine, matmul_into, sigmoid, sum_rows_into
+from redes.manual.backends import Array, affine, matmul_into, sigmoid, sum_rows_into
 
 
 class Layer:
@@ -17,6 +17,7 @@ class Layer:
     params: dict[str, Array] = {}
     grads: dict[str, Array] = {}
     grad_into: dict[str, Array] = {}  # where a layer that can writes its gradients (Network's one buffer)
+    updates: dict = {}  # each parameter's SGD step (optim.ParameterSGD), for sgd_backward; set by Network.use_sgd
 
     def __init__(self, xp):
         self.xp = xp
@@ -27,19 +28,20 @@ class Layer:
     def backward(self, dy: Array) -> Array:
         raise NotImplementedError
 
-    def sgd_backward(self, dy: Array, lr: float) -> Array:
-        """backward, then the plain SGD update p -= lr * grad of each parameter; returns dx."""
+    def sgd_backward(self, dy: Array) -> Array:
+        """backward, then each parameter's SGD step from its gradient; returns dx."""
         dx = self.backward(dy)
-        for name, p in self.params.items():
-            p -= lr * self.grads[name]
+        grads = self.grads
+        for name, update in self.updates.items():
+            update.from_gradient(grads[name])
         return dx
 
 
 class Linear(Layer):
     """y = x W^T + b with W of shape (out, in), as nn.Linear stores it.
 
-    Its gradients are computed from the saved x and dy when read, so that `sgd_backward` can add
-    -lr dyᵀx straight into W without writing the gradient matrix out. `needs_input_grad=False` (the
+    Its gradients are computed from the saved x and dy when read, so that `sgd_backward` can add dyᵀx
+    straight into W's momentum buffer (or -lr dyᵀx into W) without writing the gradient matrix out. `needs_input_grad=False` (the
     network's first layer) skips dx, which nothing reads.
     """
 
@@ -64,10 +66,10 @@ class Linear(Layer):
         sum_rows_into(self.grad_into["bias"], self.dy)
         return self.grad_into
 
-    def sgd_backward(self, dy, lr):
+    def sgd_backward(self, dy):
         dx = self.backward(dy)  # with W before its update
-        add_product_(self.params["weight"], dy.T, self.x, -lr)
-        self.params["bias"] -= lr * self.xp.sum(dy, axis=0)
+        self.updates["weight"].from_product(dy.T, self.x)
+        self.updates["bias"].from_gradient(self.xp.sum(dy, axis=0))
         return dx
 
 

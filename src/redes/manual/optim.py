@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from redes.manual.layers import Array
+from redes.manual.backends import Array, add_product_, add_scaled_
 
 
 def _per_parameter(weight_decay, params: list) -> list:
@@ -30,11 +30,6 @@ class SGD:
         self.decays = _per_parameter(weight_decay, params)
         self.buffers: list = [None] * len(params)
 
-    @property
-    def plain(self) -> bool:
-        """True when the step is p -= lr * g alone (no momentum, no weight decay)."""
-        return not self.momentum and all(decay is None for decay in self.decays)
-
     def step(self, grads: list[Array]) -> None:
         for i, (p, g, decay) in enumerate(zip(self.params, grads, self.decays)):
             if decay is not None:
@@ -49,11 +44,50 @@ class SGD:
                 g = g + self.momentum * buf if self.nesterov else buf
             p -= self.lr * g
 
+    @property
+    def applies_in_backward(self) -> bool:
+        """True when each parameter's step can be taken as soon as its gradient is known (`ParameterSGD`):
+        all but Nesterov momentum, whose step also needs the gradient after the buffer has taken it."""
+        return not self.nesterov
+
     def state_dict(self) -> dict:
         return {"momentum_buffers": list(self.buffers)}
 
     def load_state_dict(self, state: dict) -> None:
         self.buffers = list(state["momentum_buffers"])
+
+
+class ParameterSGD:
+    """One parameter's step of an `SGD` (not Nesterov), taken by its layer during the backward pass as soon
+    as the layer has used the parameter, from its gradient or from the product a @ b that is its gradient.
+
+    The product is added by one GEMM into the momentum buffer, buf = momentum buf + a @ b (with weight
+    decay, + decay p), or, without momentum, into the parameter, p = (1 - lr decay) p - lr a @ b; so no
+    gradient array is written out, and the buffer and the parameter are each read once less. `buffer`
+    (None without momentum) starts at zeros: momentum * 0 + g is torch's first step, buf = g.
+    """
+
+    def __init__(self, sgd: SGD, param: Array, buffer: Array | None, decay: float | None):
+        self.sgd, self.param, self.buffer, self.decay = sgd, param, buffer, decay
+
+    def from_gradient(self, g: Array) -> None:
+        if self.decay is not None:
+            g = g + self.decay * self.param
+        if self.buffer is not None:
+            self.buffer *= self.sgd.momentum
+            self.buffer += g
+            g = self.buffer
+        add_scaled_(self.param, g, -self.sgd.lr)
+
+    def from_product(self, a: Array, b: Array) -> None:
+        lr, decay = self.sgd.lr, self.decay or 0.0
+        if self.buffer is None:
+            add_product_(self.param, a, b, -lr, beta=1 - lr * decay)
+            return
+        add_product_(self.buffer, a, b, 1.0, beta=self.sgd.momentum)
+        if decay:
+            add_scaled_(self.buffer, self.param, decay)
+        add_scaled_(self.param, self.buffer, -lr)
 
 
 class Adam:
