@@ -4,10 +4,11 @@ on 50,000 CIFAR-shaped images, timed in one process (redes.bench.notebook001):
     in plain torch) and DataLoader(batch_size=128, shuffle=True, num_workers=2), its loop and loss.item();
   - redes: redes' training loop (what `redes train` runs per epoch) on the images held in one tensor;
   - redes_bf16: the same with train.precision=bf16;
+  - redes_manual: the same with train.engine=manual (backward by hand, each SGD step taken in the backward);
   - matmul: the forward and backward matrix products alone, on the same shapes.
   - redes_eager (with --device cuda): redes without its CUDA graph, one launch per kernel.
 Repeats are interleaved and each candidate's best is kept. Targets: dataloader / redes >= 1.8,
-redes / matmul <= 1.15; on a GPU, the redes epoch <= 20 ms (the issue's figure for an H100).
+redes / matmul <= 1.15 (either engine); on a GPU, the redes epoch <= 20 ms (the issue's figure for an H100).
 
     .venv/bin/python benchmarks/notebook001.py                  # about a minute on 2 idle cores
     .venv/bin/python benchmarks/notebook001.py --json           # last line: one JSON object
@@ -36,7 +37,8 @@ def main(argv=None) -> int:
         sys.exit(f"--device {args.device}: {error}")
     t = notebook001(Sizes(images=args.images, repeats=args.repeats), device)
     ratios = {"dataloader/redes": t["dataloader"] / t["redes"], "redes/matmul": t["redes"] / t["matmul"],
-              "redes_bf16/matmul": t["redes_bf16"] / t["matmul"], "redes_bf16/redes": t["redes_bf16"] / t["redes"]}
+              "redes_manual/matmul": t["redes_manual"] / t["matmul"], "redes_bf16/matmul": t["redes_bf16"] / t["matmul"],
+              "redes_bf16/redes": t["redes_bf16"] / t["redes"]}
     if "redes_eager" in t:
         ratios["redes_eager/redes"] = t["redes_eager"] / t["redes"]
     if args.json:
@@ -47,6 +49,7 @@ def main(argv=None) -> int:
     print("  ".join(f"{name} {seconds * 1000:.1f} ms" for name, seconds in t.items()))
     print(verdict("notebook DataLoader / redes", ratios["dataloader/redes"], 1.8, at_least=True))
     print(verdict("redes / its matrix products alone", ratios["redes/matmul"], 1.15, at_least=False))
+    print(verdict("redes manual / matrix products", ratios["redes_manual/matmul"], 1.15, at_least=False))
     print(f"{'redes bf16 / fp32 matrix products':<34} {ratios['redes_bf16/matmul']:6.2f}x   (bf16 autocast)")
     if device.type == "cuda":
         epoch_ms = t["redes"] * 1000 * 50_000 / args.images

@@ -76,13 +76,15 @@ def _fit_epoch(engine, split: Split, batch_size: int, seed: int = 0) -> Callable
 
 def notebook001(sizes: Sizes, device: torch.device = torch.device("cpu")) -> dict[str, float]:
     """Seconds per epoch of the notebook-001 MLP on CIFAR-shaped images: the notebook's DataLoader path
-    (batches moved to `device` as the notebook moves them), redes with the images on `device` (fp32 and
-    bf16; on CUDA also without its CUDA graph), and the forward and backward matrix products alone."""
+    (batches moved to `device` as the notebook moves them), redes with the images on `device` (the module
+    engine, `redes train`'s default, in fp32 and bf16, and the manual engine; on CUDA also without its CUDA
+    graph), and the forward and backward matrix products alone."""
     images, labels = baselines.cifar_shaped(sizes.images)
     x = (images.permute(0, 3, 1, 2).reshape(len(images), -1).float() / 255 - 0.5) / 0.5  # (N, 3072) in [-1, 1]
     split = Split(x.to(device), labels.to(device))
     engine, cfg = _engine(NOTEBOOK001, 3072, 10, device)
     bf16, _ = _engine(NOTEBOOK001, 3072, 10, device, precision="bf16")
+    manual, _ = _engine(NOTEBOOK001, 3072, 10, device, engine="manual")
     model = copy.deepcopy(engine.model)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9)  # the notebook's
     loader = baselines.notebook_loader(images, labels, 128, sizes.workers)
@@ -92,6 +94,7 @@ def notebook001(sizes: Sizes, device: torch.device = torch.device("cpu")) -> dic
         "dataloader": lambda: baselines.notebook_epoch(model, optimizer, loader, device),
         "redes": _fit_epoch(engine, split, 128),
         "redes_bf16": _fit_epoch(bf16, split, 128),
+        "redes_manual": _fit_epoch(manual, split, 128),
         "matmul": lambda: baselines.matmul_steps(operands, steps),
     }
     if device.type == "cuda":
@@ -170,6 +173,7 @@ def ratio_rows(result: dict) -> list[tuple[str, float, str]]:
     rows += [("notebook DataLoader / redes", nb["dataloader"] / nb["redes"],
               "notebook-001 epoch (>= 1.8 at 50,000 images)"),
              ("redes / matmul alone", nb["redes"] / nb["matmul"], "notebook-001 epoch (target <= 1.15)"),
+             ("redes manual / matmul alone", nb["redes_manual"] / nb["matmul"], "the same, engine manual"),
              ("redes bf16 / redes fp32", nb["redes_bf16"] / nb["redes"], "notebook-001 epoch; < 1: bf16 helps"),
              ("redes loop / bare loop", loop["redes"] / loop["bare"], "per step at batch 2 (target <= 1.1)")]
     for batch, times in (result["cpu_vs_gpu"] or {}).items():

@@ -168,7 +168,7 @@ class ManualEngine:
 
     def __init__(self, model: nn.Module, loss: str, optimizer: OptimizerConfig, regularization: RegularizationConfig,
                  backend: str = "torch", backward: str = "fast", fast: bool = True):
-        self.model, self.backend = model, backend
+        self.model, self.backend, self.fast = model, backend, fast
         device = next(model.parameters()).device
         if backend == "numpy" and device.type != "cpu":
             raise RedesError(f"train.backend=numpy runs on the CPU, not {device}; set train.device=cpu")

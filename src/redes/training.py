@@ -16,6 +16,7 @@ from torch import nn
 from redes.callbacks import Callback
 from redes.data import Split
 from redes.data.batches import batches, steps_per_epoch
+from redes.devices import keep_freed_host_memory
 from redes.losses import loss_function, predictions
 from redes.metrics import accuracy, r2_score
 
@@ -118,8 +119,13 @@ class Evaluation:
 def fit(engine, train: Split, val: Optional[Split], loss: str, *, epochs: int, batch_size: int,
         sampler: str, generator: torch.Generator, eval_batch_size: int = 4096,
         callbacks: Sequence[Callback] = (), resume: Optional[dict] = None) -> FitState:
-    """Train for `epochs` (or continue from a `FitState.snapshot()`); the returned state holds the history."""
+    """Train for `epochs` (or continue from a `FitState.snapshot()`); the returned state holds the history.
+
+    With a fast engine (train.fast), the host memory a step frees is kept for the next (`keep_freed_host_memory`).
+    """
     state = FitState(epochs, steps_per_epoch(len(train), batch_size, sampler), engine, generator)
+    if engine.fast:
+        keep_freed_host_memory()
     with global_rng_seeded_from(generator, train.x.device, resume), _ctrl_c_sets(state), engine.running():
         if resume is not None:
             state.epoch, state.step, state.history = resume["epoch"], resume["step"], list(resume["history"])

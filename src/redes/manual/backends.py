@@ -72,6 +72,19 @@ def sigmoid(u: Array) -> Array:
     return u.sigmoid() if isinstance(u, torch.Tensor) else _expit()(u)
 
 
+def relu(u: Array) -> Array:
+    """max(u, 0) in one pass (torch.relu, or NumPy's maximum)."""
+    return u.relu() if isinstance(u, torch.Tensor) else np.maximum(u, 0)
+
+
+def relu_backward(dy: Array, h: Array) -> Array:
+    """dy where the ReLU's output h is positive, 0 elsewhere: torch's own one-pass kernel (autograd's), or
+    NumPy's product with the 0/1 mask."""
+    if isinstance(dy, torch.Tensor):
+        return torch.ops.aten.threshold_backward(dy, h, 0)
+    return dy * (h > 0)
+
+
 def add_product_(c: Array, a: Array, b: Array, alpha: float, beta: float = 1.0) -> None:
     """c = beta * c + alpha * (a @ b), written into c by one GEMM: no product matrix is allocated and read back.
 

@@ -8,7 +8,7 @@ they may be views of an nn.Module's tensors. No torch.autograd here.
 
 from __future__ import annotations
 
-from redes.manual.backends import Array, affine, matmul_into, sigmoid, sum_rows_into
+from redes.manual.backends import Array, affine, matmul_into, relu, relu_backward, sigmoid, sum_rows_into
 
 
 class Layer:
@@ -119,15 +119,14 @@ class Tanh(Layer):
 
 
 class ReLU(Layer):
-    """max(u, 0), computed as u times the 0/1 mask that the backward needs anyway; the derivative is 1
-    where u > 0 and 0 elsewhere."""
+    """h = max(u, 0); the derivative is 1 where h > 0 and 0 elsewhere, read from h itself (no mask kept)."""
 
     def forward(self, u):
-        self.positive = u > 0
-        return u * self.positive
+        self.h = relu(u)
+        return self.h
 
     def backward(self, dy):
-        return dy * self.positive  # the mask as 0/1 in dy's type
+        return relu_backward(dy, self.h)
 
 
 class LeakyReLU(Layer):
