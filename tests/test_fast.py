@@ -131,8 +131,8 @@ def test_redes_bench_quick_prints_its_rows_and_json(cli):
 
     table = cli("bench", "--quick")
     assert table.status == 0, table.err
-    for row in ("engine manual/torch / module", "notebook DataLoader / redes", "redes / matmul alone", "redes manual / matmul alone",
-                "redes loop / bare loop", "peak memory: host"):
+    for row in ("engine manual/torch / module", "notebook DataLoader / redes", "redes / matmul alone",
+                "redes manual / matmul alone", "redes loop / bare loop", "peak memory: host"):
         assert row in table.out
     assert "no GPU" in table.out or "cpu / gpu, batch" in table.out
     result = json.loads(cli("bench", "--quick", "--json").out.strip().splitlines()[-1])
