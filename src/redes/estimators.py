@@ -6,15 +6,11 @@ Nothing is written to disk and nothing is printed unless `verbose`.
 
 from __future__ import annotations
 
-import re
 import warnings
-from contextlib import contextmanager
-from numbers import Integral, Real
-from typing import Callable, Iterator, Optional
+from typing import Callable, Optional
 
 import numpy as np
 import torch
-from pydantic import ValidationError
 from scipy.special import log_softmax, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
@@ -26,73 +22,14 @@ from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from redes.callbacks import Callback, format_epoch
-from redes.config import ACTIVATIONS, ModelConfig, OptimizerConfig, RegularizationConfig, TrainConfig, _suggest
+from redes.config import ModelConfig, OptimizerConfig, RegularizationConfig, TrainConfig
 from redes.data import Split
 from redes.devices import resolve_device
 from redes.engines import build_engine
-from redes.errors import RedesError
+from redes.estimator_params import as_value_errors, check_params, hidden_widths
 from redes.manual.layers import ACTIVATION_LAYERS
 from redes.models import build_model
 from redes.training import fit as fit_loop
-
-
-def _is_int(v) -> bool:
-    return isinstance(v, Integral) and not isinstance(v, (bool, np.bool_))
-
-
-def _is_real(v) -> bool:
-    return isinstance(v, Real) and not isinstance(v, (bool, np.bool_))
-
-
-def _widths(value) -> Optional[list[int]]:
-    """hidden_layer_sizes as a list of ints > 0 (an int is one layer), or None when it is not one."""
-    if isinstance(value, str):
-        return None
-    widths = list(value) if hasattr(value, "__iter__") else [value]
-    return [int(w) for w in widths] if all(_is_int(w) and w > 0 for w in widths) else None
-
-
-def _one_of(*choices: str):
-    return (lambda v: isinstance(v, str) and v in choices), "one of " + ", ".join(choices), choices
-
-
-def _rule(test: Callable, what: str):
-    return test, what, ()
-
-
-_AT_LEAST_0 = _rule(lambda v: _is_real(v) and v >= 0, "a number >= 0")
-_POSITIVE_INT = _rule(lambda v: _is_int(v) and v > 0, "an int > 0")
-_IN_0_1 = _rule(lambda v: _is_real(v) and 0 <= v < 1, "a number in [0, 1)")
-_FLAG = _rule(lambda v: isinstance(v, (bool, np.bool_)), "True or False")
-_RULES = {  # parameter: (test, what it must be, choices for a "did you mean")
-    "hidden_layer_sizes": _rule(lambda v: _widths(v) is not None, "an int or a tuple of ints > 0, like (100,)"),
-    "activation": _one_of(*ACTIVATIONS, "logistic"), "solver": _one_of("adam", "sgd", "adamw"),
-    "alpha": _AT_LEAST_0, "l1": _AT_LEAST_0, "tol": _AT_LEAST_0, "max_iter": _POSITIVE_INT,
-    "n_iter_no_change": _POSITIVE_INT, "beta_1": _IN_0_1, "beta_2": _IN_0_1,
-    "batch_size": _rule(lambda v: v == "auto" or (_is_int(v) and v > 0), "'auto' or an int > 0"),
-    "learning_rate_init": _rule(lambda v: _is_real(v) and v > 0, "a number > 0"),
-    "momentum": _rule(lambda v: _is_real(v) and 0 <= v <= 1, "a number in [0, 1]"),
-    "validation_fraction": _rule(lambda v: _is_real(v) and 0 < v < 1, "a number in (0, 1)"),
-    "engine": _one_of("auto", "module", "autograd", "manual"), "backend": _one_of("auto", "torch", "numpy"),
-    "dtype": _one_of("float32", "float64"), "init": _one_of("sklearn", "torch", "glorot"),
-    "device": _rule(lambda v: isinstance(v, str) and re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", v) is not None,
-                    "auto, cpu, cuda, cuda:N or mps"),
-    **dict.fromkeys(("shuffle", "early_stopping", "nesterovs_momentum", "warm_start", "batchnorm"), _FLAG),
-}
-
-
-@contextmanager
-def _as_value_errors(owner: str) -> Iterator[None]:
-    """Bad values caught deeper in redes (typed configs, engines, devices) as scikit-learn's ValueError."""
-    try:
-        yield
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(map(str, error["loc"]))
-        message = error["msg"].removeprefix("Value error, ")
-        raise ValueError(f"{owner}: {where + '=' + repr(error['input']) + ': ' if where else ''}{message}") from None
-    except RedesError as exc:  # its train.* config keys are this estimator's parameters
-        raise ValueError(f"{owner}: {str(exc).replace('train.', '')}") from None
 
 
 _SMALL_STEP = 2_000_000  # multiply-adds a step (batch x weights) under which engine="auto" picks manual/numpy
@@ -164,27 +101,12 @@ class _BaseMLP(BaseEstimator):
         """Train for up to max_iter epochs (from scratch unless warm_start), stopping as scikit-learn does."""
         return self._fit(X, y, incremental=False)
 
-    def _check_params(self) -> None:
-        for name, (test, what, choices) in _RULES.items():
-            value = getattr(self, name)
-            if not test(value):
-                hint = _suggest(value, choices) if isinstance(value, str) else ""
-                raise ValueError(f"{type(self).__name__}: {name}={value!r} is not valid; "
-                                 f"expected {what}{hint}")
-        if (self.engine == "manual" or self.backend == "numpy") and self._activation not in ACTIVATION_LAYERS:
-            raise ValueError(f"{type(self).__name__}: engine='manual' (which backend='numpy' needs) has no "
-                             "hand-written backward for "
-                             f"activation={self.activation!r}; use engine='module' or one of "
-                             f"{', '.join(ACTIVATION_LAYERS)}")
-        if self.backend == "numpy" and self.engine not in ("manual", "auto"):
-            raise ValueError(f"{type(self).__name__}: backend='numpy' needs engine='manual', got {self.engine!r}")
-
     def _fit(self, X, y, incremental: bool, classes=None):
-        self._check_params()
+        check_params(self, self._activation)
         first = not hasattr(self, "model_") or not (incremental or self.warm_start)
         X, y = validate_data(self, X, y, reset=first, dtype=(np.float64, np.float32),
                              multi_output=self._loss == "mse", y_numeric=self._loss == "mse")
-        with _as_value_errors(type(self).__name__):
+        with as_value_errors(type(self).__name__):
             y = self._encode(y, first, incremental, classes)
             seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
             if first:
@@ -197,8 +119,8 @@ class _BaseMLP(BaseEstimator):
     def _initialize(self, n_features: int, seed: int) -> None:
         """A fresh model_ from the seed, with empty history."""
         generator = torch.Generator().manual_seed(seed)
-        spec = ModelConfig(hidden=_widths(self.hidden_layer_sizes), batchnorm=self.batchnorm, dropout=self.dropout,
-                           activation=self._activation, init=self.init)
+        spec = ModelConfig(hidden=hidden_widths(self.hidden_layer_sizes), batchnorm=self.batchnorm,
+                           dropout=self.dropout, activation=self._activation, init=self.init)
         width = self.n_outputs_ if self._loss == "mse" else len(self.classes_)
         model = build_model(spec, n_features, width, generator)
         self.model_ = model.to(self._device(), getattr(torch, self.dtype)).eval()
