@@ -1,204 +1,22 @@
-"""The typed run config: one YAML file plus `--set key=value` overrides, validated at the edge."""
+"""The typed run config: one YAML file plus `--set key=value` overrides, validated at the edge.
+
+The sections' schema lives in `redes.config_schema`; its classes are imported from here as well.
+"""
 
 from __future__ import annotations
 
 import copy
-import difflib
 import json
 from pathlib import Path
 from typing import Any, Literal, Optional, Union, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ValidationError
 
-from redes.errors import RedesError
-
-ACTIVATIONS = ("relu", "tanh", "sigmoid", "hardsigmoid", "leaky_relu", "gelu", "elu", "selu", "silu",
-               "softplus", "identity")
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-class DataConfig(_Section):
-    name: Literal["digits", "bernoulli", "linear", "tokens", "cifar10", "file"] = Field(
-        "digits", description="data source: digits, bernoulli, linear, tokens, cifar10 or file")
-    path: Optional[str] = Field(None, description="file: the .npz/.csv to read; cifar10: its archive or folder")
-    target: Union[int, str, None] = Field(None, description="csv: target column, by name or index (default: last)")
-    root: Optional[str] = Field(None, description="cifar10: folder to look in and download to "
-                                                  "(default: $REDES_DATA or ~/.cache/redes)")
-    download: bool = Field(True, description="cifar10: download the official archive when not found")
-    n_samples: Optional[int] = Field(None, gt=0, description="bernoulli/linear/tokens: number of samples "
-                                                             "(default 5000 / 100 / 2000)")
-    n_features: int = Field(300, gt=0, description="bernoulli: number of 0/1 features")
-    intercept: float = Field(1.0, description="linear: a in y = a + b*x + noise")
-    slope: float = Field(2.0, description="linear: b in y = a + b*x + noise")
-    noise: float = Field(0.1, ge=0, description="linear: standard deviation of the Gaussian noise")
-    vocab: int = Field(50, ge=8, description="tokens: vocabulary size (token ids 0..vocab-1)")
-    seq_len: int = Field(12, ge=2, description="tokens: tokens per sequence")
-    val_fraction: float = Field(0.15, ge=0, lt=1, description="share of the data held out for validation")
-    test_fraction: float = Field(0.15, ge=0, lt=1,
-                                 description="share held out for test (ignored where the source has a test set)")
-    scale: Literal["auto", "standard", "none"] = Field(
-        "auto", description="input scaling: auto (the source's own: digits /16, cifar10 to [-1, 1]), "
-                            "standard (train mean/std) or none")
-    task: Literal["auto", "classification", "binary", "regression"] = Field(
-        "auto", description="file: what the target is (auto: integer labels are classes, else regression)")
-    max_samples: Optional[int] = Field(None, gt=0, description="use at most this many training samples")
-
-    @model_validator(mode="after")
-    def _fractions_leave_training_data(self) -> "DataConfig":
-        if self.val_fraction + self.test_fraction >= 1:
-            raise ValueError("data.val_fraction + data.test_fraction must be below 1")
-        return self
-
-
-class EmbeddingConfig(_Section):
-    vocab: int = Field(..., gt=0, description="number of distinct token ids (inputs are ids 0..vocab-1)")
-    dim: int = Field(..., gt=0, description="width of each token's embedding vector")
-    pooling: Literal["mean", "sum"] = Field("mean", description="how a sequence's vectors become one: mean or sum")
-
-
-class ModelConfig(_Section):
-    embedding: Optional[EmbeddingConfig] = Field(
-        None, description="token inputs: {vocab: V, dim: D} puts an nn.Embedding, pooled over the sequence, "
-                          "before the MLP (inputs are integer ids)")
-    hidden: list[int] = Field([128, 64], description="widths of the hidden layers, input to output")
-    activation: Union[str, list[str]] = Field(
-        "relu", description=f"one activation for all hidden layers, or one per layer: {', '.join(ACTIVATIONS)}")
-    dropout: Union[float, list[float]] = Field(0.0, description="dropout probability after each hidden layer "
-                                                                "(or one per layer)")
-    batchnorm: bool = Field(False, description="BatchNorm1d after each hidden linear layer")
-    init: Literal["torch", "glorot", "sklearn"] = Field(
-        "torch", description="initial weights: torch (nn.Linear's), glorot (uniform within sqrt(6/(fan_in+fan_out)), "
-                             "zero biases: Keras's default) or sklearn (MLPClassifier's: weights and biases uniform "
-                             "within sqrt(6/(fan_in+fan_out)), 2 instead of 6 with sigmoid)")
-    init_scale: Optional[float] = Field(None, gt=0, description="weights ~ N(0, 1) * init_scale and zero biases "
-                                                                "(notebook 000), instead of model.init")
-
-    @model_validator(mode="after")
-    def _per_layer_lists_match(self) -> "ModelConfig":
-        if any(width <= 0 for width in self.hidden):
-            raise ValueError(f"model.hidden: widths must be positive, got {self.hidden}")
-        for name in _as_list(self.activation):
-            if name not in ACTIVATIONS:
-                raise ValueError(f"model.activation: unknown activation {name!r}{_suggest(name, ACTIVATIONS)}")
-        if self.init_scale is not None and self.init != "torch":
-            raise ValueError(f"model.init={self.init} and model.init_scale both set the initial weights; keep one")
-        if any(not 0 <= p < 1 for p in _as_list(self.dropout)):
-            raise ValueError(f"model.dropout: probabilities must be in [0, 1), got {self.dropout}")
-        for key in ("activation", "dropout"):
-            value = getattr(self, key)
-            if isinstance(value, list) and len(value) != len(self.hidden):
-                raise ValueError(f"model.{key}: {len(value)} values for {len(self.hidden)} hidden layers")
-        return self
-
-
-class LossConfig(_Section):
-    name: Literal["auto", "cross_entropy", "bce", "mse"] = Field(
-        "auto", description="auto picks from the task: cross_entropy (classes), bce (binary), mse (regression)")
-
-
-class OptimizerConfig(_Section):
-    name: Literal["sgd", "adam", "adamw"] = Field("adam", description="sgd, adam or adamw")
-    lr: float = Field(1e-3, gt=0, description="learning rate")
-    momentum: float = Field(0.0, ge=0, description="sgd: momentum")
-    nesterov: bool = Field(False, description="sgd: Nesterov momentum (needs momentum > 0)")
-    betas: tuple[float, float] = Field((0.9, 0.999), description="adam/adamw: coefficients of the running averages")
-    weight_decay: float = Field(0.0, ge=0, description="the optimizer's own L2 (decoupled for adamw)")
-
-    @model_validator(mode="after")
-    def _nesterov_needs_momentum(self) -> "OptimizerConfig":
-        if self.nesterov and (self.name != "sgd" or self.momentum <= 0):
-            raise ValueError("optimizer.nesterov needs optimizer.name=sgd and optimizer.momentum > 0")
-        return self
-
-
-class RegularizationConfig(_Section):
-    l1: float = Field(0.0, ge=0, description="lambda of the L1 penalty on weight matrices (not biases)")
-    l2: float = Field(0.0, ge=0, description="lambda of the L2 penalty (sum of squares) on weight matrices; "
-                                             "l1 and l2 together are the elastic net")
-
-
-class TrainConfig(_Section):
-    epochs: int = Field(30, gt=0, description="passes over the training data")
-    batch_size: int = Field(32, gt=0, description="samples per step")
-    sampler: Literal["shuffle", "replacement", "contiguous", "repeat"] = Field(
-        "shuffle", description="batch order: shuffle (a permutation per epoch), replacement (notebook 000's "
-                               "random picker), contiguous (in data order) or repeat (one random sample copied "
-                               "into the whole batch: notebook 000's commented-out line)")
-    engine: Literal["module", "autograd", "manual"] = Field(
-        "module", description="how gradients are computed: module (nn.Module + torch.optim), autograd "
-                              "(loss.backward() + a hand-written update) or manual (backpropagation by hand)")
-    backend: Literal["torch", "numpy"] = Field("torch", description="manual engine: the arrays it computes on "
-                                                                    "(numpy runs on the CPU)")
-    backward: Literal["fast", "naive"] = Field(
-        "fast", description="manual engine: fast reuses forward values (h(1-h), 1-h^2); naive recomputes them")
-    dtype: Literal["float32", "float64"] = Field("float32", description="floating-point precision of the "
-                                                                        "model and the data")
-    precision: Literal["fp32", "bf16"] = Field("fp32", description="bf16: forward and backward under bfloat16 "
-                                                                   "autocast (module/autograd engines, float32)")
-    fast: bool = Field(True, description="fused optimizer steps where torch has them, and the manual "
-                                         "engine's plain SGD update fused into its gradient products "
-                                         "(false: the plain loops, for comparison)")
-    cuda_graph: Union[Literal["auto"], bool] = Field(
-        "auto", description="replay each training step as one CUDA graph (module engine on CUDA): auto "
-                            "(on there), true or false")
-    device: str = Field("auto", pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$",
-                        description="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
-    seed: int = Field(0, description="seeds the split, the initial weights, dropout and the batch order")
-    eval_batch_size: int = Field(4096, gt=0, description="samples per forward pass when evaluating")
-    checkpoint_every: int = Field(1, ge=0, description="write checkpoint.safetensors every N epochs "
-                                                       "(0: never), so `redes resume` can continue the run")
-
-    @model_validator(mode="after")
-    def _options_fit_the_engine(self) -> "TrainConfig":
-        if self.engine != "manual" and (self.backend != "torch" or self.backward != "fast"):
-            key = "backend=numpy" if self.backend != "torch" else "backward=naive"
-            raise ValueError(f"train.{key} needs train.engine=manual (got train.engine={self.engine})")
-        if self.precision == "bf16" and (self.engine == "manual" or self.dtype != "float32"):
-            raise ValueError("train.precision=bf16 needs train.engine=module or autograd and train.dtype=float32 "
-                             f"(got train.engine={self.engine}, train.dtype={self.dtype})")
-        return self
-
-
-class LogConfig(_Section):
-    tensorboard: bool = Field(False, description="also write TensorBoard scalars and weight/gradient histograms "
-                                                 "to RUN_DIR/tensorboard (needs redes[tensorboard])")
-
-
-class Config(_Section):
-    data: DataConfig = Field(default_factory=DataConfig)
-    model: ModelConfig = Field(default_factory=ModelConfig)
-    loss: LossConfig = Field(default_factory=LossConfig)
-    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
-    regularization: RegularizationConfig = Field(default_factory=RegularizationConfig)
-    train: TrainConfig = Field(default_factory=TrainConfig)
-    log: LogConfig = Field(default_factory=LogConfig)
-
-    @model_validator(mode="after")
-    def _embedding_needs_module_engine(self) -> "Config":
-        if self.model.embedding is not None and self.train.engine != "module":
-            raise ValueError(f"model.embedding needs train.engine=module (got train.engine={self.train.engine}): "
-                             "the autograd and manual engines only know Linear layers")
-        return self
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain nested dict (lists, numbers, strings), as written to config.yaml."""
-        return self.model_dump(mode="json")
-
-    def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False)
-
-
-def _as_list(value: Any) -> list:
-    return value if isinstance(value, list) else [value]
-
-
-def _suggest(name: str, choices) -> str:
-    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+from redes.config_schema import (  # noqa: F401 (the schema, re-exported: redes.config is where callers find it)
+    ACTIVATIONS, Config, DataConfig, EmbeddingConfig, LogConfig, LossConfig, ModelConfig, OptimizerConfig,
+    RegularizationConfig, TrainConfig)
+from redes.errors import RedesError, did_you_mean
 
 
 def config_keys() -> list[tuple[str, str, Any, str]]:
@@ -308,7 +126,7 @@ def _check_keys(raw: dict, model: type[BaseModel], prefix: str) -> None:
             valid = [f"{prefix}{name}" for name in fields]
             if not prefix:
                 valid += [k for k, *_ in config_keys()]
-            raise RedesError(f"unknown config key {dotted!r}{_suggest(dotted, valid)}")
+            raise RedesError(f"unknown config key {dotted!r}{did_you_mean(dotted, valid)}")
         annotation = _section_type(fields[key].annotation)
         if annotation is not None:
             _check_keys(value, annotation, f"{dotted}.")

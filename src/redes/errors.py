@@ -1,5 +1,7 @@
 """The one exception type for bad user input: the CLI turns it into `redes: error: ...`, exit 2."""
 
+import difflib
+
 
 class RedesError(Exception):
     """Bad input from the user (config, data, run directory, checkpoint); the message says what and where."""
@@ -15,3 +17,9 @@ class TrainingInterrupted(KeyboardInterrupt):
 
 class Diverged(RedesError):
     """The loss became non-finite; the last good weights were kept. A result of a search, not a bug."""
+
+
+def did_you_mean(name: str, choices) -> str:
+    """The hint for a misspelt choice, ` (did you mean 'nearest'?)`, or "" when none is close."""
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -11,8 +11,8 @@ from typing import Callable, Iterator, Optional
 import numpy as np
 from pydantic import ValidationError
 
-from redes.config import ACTIVATIONS, _suggest
-from redes.errors import RedesError
+from redes.config import ACTIVATIONS
+from redes.errors import RedesError, did_you_mean
 from redes.manual.layers import ACTIVATION_LAYERS
 
 
@@ -81,7 +81,7 @@ def check_params(estimator, activation: str) -> None:
     for name, (test, what, choices) in _RULES.items():
         value = getattr(estimator, name)
         if not test(value):
-            hint = _suggest(value, choices) if isinstance(value, str) else ""
+            hint = did_you_mean(value, choices) if isinstance(value, str) else ""
             raise ValueError(f"{type(estimator).__name__}: {name}={value!r} is not valid; "
                              f"expected {what}{hint}")
     if (estimator.engine == "manual" or estimator.backend == "numpy") and activation not in ACTIVATION_LAYERS:
