@@ -6,7 +6,6 @@ dotted keys on top of it, so a preset can reuse a notebook's config and change o
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any, TypeVar, Union
 
@@ -14,7 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from redes.config import load_config
-from redes.errors import RedesError
+from redes.errors import RedesError, did_you_mean
 
 Spec = TypeVar("Spec", bound=BaseModel)
 
@@ -42,9 +41,9 @@ def read_spec(path: Union[str, Path], model: type[Spec], kind: str) -> Spec:
         raise RedesError(f"{kind} file {path}: expected a mapping with the keys {', '.join(model.model_fields)}")
     for key in raw:
         if key not in model.model_fields:
-            near = difflib.get_close_matches(str(key), model.model_fields, n=1)
-            raise RedesError(f"{kind} file {path}: unknown key {key!r}" + (f" (did you mean {near[0]!r}?)" if near
-                             else f" (a {kind} has the keys {', '.join(model.model_fields)})"))
+            keys = ", ".join(model.model_fields)
+            hint = did_you_mean(str(key), model.model_fields) or f" (a {kind} has the keys {keys})"
+            raise RedesError(f"{kind} file {path}: unknown key {key!r}{hint}")
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
