@@ -7,7 +7,8 @@ on 50,000 CIFAR-shaped images, timed in one process (redes.bench.notebook001):
   - redes_manual: the same with train.engine=manual (backward by hand, each SGD step taken in the backward);
   - matmul: the forward and backward matrix products alone, on the same shapes.
   - redes_eager (with --device cuda): redes without its CUDA graph, one launch per kernel.
-Repeats are interleaved and each candidate's best is kept. Targets: dataloader / redes >= 1.8,
+Repeats are interleaved and each candidate's best is kept; the median over rounds of each round's own
+redes / matmul ratio is printed too. Targets: dataloader / redes >= 1.8,
 redes / matmul <= 1.15 (either engine); on a GPU, the redes epoch <= 20 ms (the issue's figure for an H100).
 
     .venv/bin/python benchmarks/notebook001.py                  # about a minute on 2 idle cores
@@ -24,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # a fresh clone finds redes
 
 import torch  # noqa: E402
-from redes.bench import Sizes, notebook001, script_arguments, verdict  # noqa: E402
+from redes.bench import Sizes, best_of, notebook001, paired_ratio, script_arguments, verdict  # noqa: E402
 from redes.devices import resolve_device  # noqa: E402
 from redes.errors import RedesError  # noqa: E402
 
@@ -35,14 +36,17 @@ def main(argv=None) -> int:
         device = resolve_device(args.device)
     except RedesError as error:
         sys.exit(f"--device {args.device}: {error}")
-    t = notebook001(Sizes(images=args.images, repeats=args.repeats), device)
+    rounds = notebook001(Sizes(images=args.images, repeats=args.repeats), device)
+    t = best_of(rounds)
     ratios = {"dataloader/redes": t["dataloader"] / t["redes"], "redes/matmul": t["redes"] / t["matmul"],
-              "redes_manual/matmul": t["redes_manual"] / t["matmul"], "redes_bf16/matmul": t["redes_bf16"] / t["matmul"],
-              "redes_bf16/redes": t["redes_bf16"] / t["redes"]}
+              "redes_manual/matmul": t["redes_manual"] / t["matmul"],
+              "redes_bf16/matmul": t["redes_bf16"] / t["matmul"], "redes_bf16/redes": t["redes_bf16"] / t["redes"]}
     if "redes_eager" in t:
         ratios["redes_eager/redes"] = t["redes_eager"] / t["redes"]
+    paired = {f"{name}/matmul": paired_ratio(rounds, name, "matmul") for name in ("redes", "redes_manual")}
     if args.json:
-        print(json.dumps({"device": str(device), "seconds": t, "ratios": ratios}))
+        print(json.dumps({"device": str(device), "seconds": t, "rounds": rounds, "ratios": ratios,
+                          "paired_ratios": paired}))
         return 0
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} torch threads"
     print(f"notebook-001 MLP, one epoch of {args.images} images, best of {args.repeats} interleaved repeats, {where}")
@@ -50,6 +54,8 @@ def main(argv=None) -> int:
     print(verdict("notebook DataLoader / redes", ratios["dataloader/redes"], 1.8, at_least=True))
     print(verdict("redes / its matrix products alone", ratios["redes/matmul"], 1.15, at_least=False))
     print(verdict("redes manual / matrix products", ratios["redes_manual/matmul"], 1.15, at_least=False))
+    print(f"{'median of each round, / products':<34} redes {paired['redes/matmul']:.2f}x, "
+          f"manual {paired['redes_manual/matmul']:.2f}x   (steadier where the machine's speed drifts)")
     print(f"{'redes bf16 / fp32 matrix products':<34} {ratios['redes_bf16/matmul']:6.2f}x   (bf16 autocast)")
     if device.type == "cuda":
         epoch_ms = t["redes"] * 1000 * 50_000 / args.images

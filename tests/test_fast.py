@@ -266,3 +266,18 @@ def test_parameters_in_one_buffer_are_saved_and_loaded_as_separate_tensors(tmp_p
     assert loaded.keys() == before.keys()
     for name, value in before.items():
         assert torch.equal(loaded[name], value), name
+
+
+def test_interleaved_rounds_skip_the_warm_up_and_pair_ratios_by_round():
+    from redes.bench import best_of, interleaved, paired_ratio, timed_rounds
+
+    def candidate(*seconds):  # the first call is the untimed warm-up
+        times = iter((99.0, *seconds))
+        return lambda: next(times)
+
+    rounds = timed_rounds({"a": candidate(2.0, 4.0, 3.0), "b": candidate(1.0, 4.0, 1.0)}, repeats=3)
+    assert rounds == {"a": [2.0, 4.0, 3.0], "b": [1.0, 4.0, 1.0]}
+    assert best_of(rounds) == {"a": 2.0, "b": 1.0}
+    assert paired_ratio(rounds, "a", "b") == 2.0  # the rounds' own ratios: 2, 1 and 3
+    assert paired_ratio({"a": [2.0, 9.0, 3.0], "b": [1.0, 3.0, 1.0]}, "a", "b") == 3.0  # the bests' ratio is 2
+    assert interleaved({"a": candidate(5.0, 4.0)}, repeats=2) == {"a": 4.0}

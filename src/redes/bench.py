@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+import statistics
 import time
 from dataclasses import dataclass
 from typing import Callable, Optional
@@ -44,16 +45,32 @@ class Sizes:
         return cls(images=512, tiny_steps=50, samples=256, repeats=1, workers=0, gpu_batches=(32, 256))
 
 
-def interleaved(candidates: dict[str, Callable[[], float]], repeats: int) -> dict[str, float]:
-    """Each candidate's best seconds over `repeats` rounds, each round running every candidate once,
-    after one untimed round (first calls pay for lazy initialisation, allocations, worker start-up)."""
+def timed_rounds(candidates: dict[str, Callable[[], float]], repeats: int) -> dict[str, list[float]]:
+    """Each candidate's seconds in each of `repeats` rounds, a round running every candidate once, after one
+    untimed round (first calls pay for lazy initialisation, allocations, worker start-up)."""
     for run in candidates.values():
         run()
-    best = {name: math.inf for name in candidates}
+    rounds: dict[str, list[float]] = {name: [] for name in candidates}
     for _ in range(repeats):
         for name, run in candidates.items():
-            best[name] = min(best[name], run())
-    return best
+            rounds[name].append(run())
+    return rounds
+
+
+def interleaved(candidates: dict[str, Callable[[], float]], repeats: int) -> dict[str, float]:
+    """Each candidate's best (least disturbed) seconds over `timed_rounds`."""
+    return best_of(timed_rounds(candidates, repeats))
+
+
+def best_of(rounds: dict[str, list[float]]) -> dict[str, float]:
+    """Each candidate's least seconds over its rounds."""
+    return {name: min(seconds) for name, seconds in rounds.items()}
+
+
+def paired_ratio(rounds: dict[str, list[float]], numerator: str, denominator: str) -> float:
+    """The median over rounds of `numerator`'s seconds over `denominator`'s in the same round: steadier than
+    the ratio of the two bests where the machine's speed drifts between rounds (a shared VM)."""
+    return statistics.median(a / b for a, b in zip(rounds[numerator], rounds[denominator]))
 
 
 def _engine(settings: dict, n_in: int, n_out: int, device: torch.device, **train):
@@ -74,11 +91,11 @@ def _fit_epoch(engine, split: Split, batch_size: int, seed: int = 0) -> Callable
     return run
 
 
-def notebook001(sizes: Sizes, device: torch.device = torch.device("cpu")) -> dict[str, float]:
-    """Seconds per epoch of the notebook-001 MLP on CIFAR-shaped images: the notebook's DataLoader path
-    (batches moved to `device` as the notebook moves them), redes with the images on `device` (the module
-    engine, `redes train`'s default, in fp32 and bf16, and the manual engine; on CUDA also without its CUDA
-    graph), and the forward and backward matrix products alone."""
+def notebook001(sizes: Sizes, device: torch.device = torch.device("cpu")) -> dict[str, list[float]]:
+    """Seconds per epoch, in each round (`timed_rounds`), of the notebook-001 MLP on CIFAR-shaped images: the
+    notebook's DataLoader path (batches moved to `device` as the notebook moves them), redes with the images on
+    `device` (the module engine, `redes train`'s default, in fp32 and bf16, and the manual engine; on CUDA also
+    without its CUDA graph), and the forward and backward matrix products alone."""
     images, labels = baselines.cifar_shaped(sizes.images)
     x = (images.permute(0, 3, 1, 2).reshape(len(images), -1).float() / 255 - 0.5) / 0.5  # (N, 3072) in [-1, 1]
     split = Split(x.to(device), labels.to(device))
@@ -100,7 +117,7 @@ def notebook001(sizes: Sizes, device: torch.device = torch.device("cpu")) -> dic
     if device.type == "cuda":
         eager, _ = _engine(NOTEBOOK001, 3072, 10, device, cuda_graph=False)
         candidates["redes_eager"] = _fit_epoch(eager, split, 128)
-    return interleaved(candidates, sizes.repeats)
+    return timed_rounds(candidates, sizes.repeats)
 
 
 def loop_overhead(sizes: Sizes, batch_size: int = 2) -> dict[str, float]:
@@ -161,7 +178,8 @@ def run_bench(sizes: Optional[Sizes] = None) -> dict:
     sizes = sizes or Sizes()
     device = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
     return {"torch": torch.__version__, "threads": torch.get_num_threads(), "sizes": sizes.__dict__,
-            "engines": engines(sizes), "notebook001": notebook001(sizes), "loop": loop_overhead(sizes),
+            "engines": engines(sizes), "notebook001": best_of(notebook001(sizes)),
+            "loop": loop_overhead(sizes),
             "cpu_vs_gpu": cpu_vs_gpu(sizes), "peak_memory": peak_memory(device)}
 
 
