@@ -176,7 +176,8 @@ def test_the_manual_engines_sgd_steps_in_the_backward_pass_follow_torch_optim(ba
 @pytest.mark.parametrize("sections, fused", [
     ({}, True), ({"optimizer": {"name": "sgd", "momentum": 0.9}}, True),
     ({"optimizer": {"name": "sgd", "weight_decay": 0.01}}, True), ({"regularization": {"l2": 0.01}}, True),
-    ({"regularization": {"l1": 0.01}}, False), ({"optimizer": {"name": "sgd", "momentum": 0.9, "nesterov": True}}, False),
+    ({"regularization": {"l1": 0.01}}, False),
+    ({"optimizer": {"name": "sgd", "momentum": 0.9, "nesterov": True}}, False),
     ({"optimizer": {"name": "adam"}}, False), ({"train": {"fast": False}}, False)])
 def test_the_manual_engine_steps_in_the_backward_pass_for_sgd_without_nesterov_or_l1(sections, fused):
     config = fast_config(optimizer={"name": "sgd"}, train={"engine": "manual"})

@@ -2,8 +2,8 @@
 
 Every layer has `forward(x) -> y` and `backward(dy) -> dx`; a layer with parameters also has
 `params` and `grads` (dicts of arrays with the same keys, `grads` valid after `backward`), and
-`sgd_backward(dy)` takes each parameter's SGD step (`updates`) as soon as its backward has used it. Parameters are updated in place, so
-they may be views of an nn.Module's tensors. No torch.autograd here.
+`sgd_backward(dy)` takes each parameter's SGD step (`updates`) as soon as its backward has used it.
+Parameters are updated in place, so they may be views of an nn.Module's tensors. No torch.autograd here.
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ class Linear(Layer):
     """y = x W^T + b with W of shape (out, in), as nn.Linear stores it.
 
     Its gradients are computed from the saved x and dy when read, so that `sgd_backward` can add dyᵀx
-    straight into W's momentum buffer (or -lr dyᵀx into W) without writing the gradient matrix out. `needs_input_grad=False` (the
-    network's first layer) skips dx, which nothing reads.
+    straight into W's momentum buffer (or -lr dyᵀx into W) without writing the gradient matrix out.
+    `needs_input_grad=False` (the network's first layer) skips dx, which nothing reads.
     """
 
     def __init__(self, xp, weight: Array, bias: Array, needs_input_grad: bool = True):

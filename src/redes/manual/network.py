@@ -102,7 +102,8 @@ class Network:
         """Hand each layer its parameters' steps of `sgd` (one weight decay per parameter, `params` order), the
         momentum buffer being sgd's one array laid out like `flat_params`; again whenever that array changes."""
         buffers = self.split(sgd.buffers[0], copy=False) if sgd.momentum else [None] * len(self.params)
-        steps = iter(ParameterSGD(sgd, p, buffer, decay or None) for p, buffer, decay in zip(self.params, buffers, decays))
+        steps = iter(ParameterSGD(sgd, p, buffer, decay or None)
+                     for p, buffer, decay in zip(self.params, buffers, decays))
         for layer in self.layers:
             layer.updates = {name: next(steps) for name in layer.params}
 
