@@ -152,7 +152,7 @@ def run_sections(engine, cut, tick) -> None:
     network, optimizer, fused = engine.network, engine.optimizer, engine.fused
     for x, y in cut:
         if fused:
-            engine.prepare_fused_step()
+            engine.sgd_in_backward.begin()
         t = time.perf_counter()
         h = x
         for i, layer in enumerate(network.layers):
@@ -164,9 +164,12 @@ def run_sections(engine, cut, tick) -> None:
         t = tick("loss backward", t)
         for i in reversed(range(len(network.layers))):
             layer = network.layers[i]
-            d = layer.sgd_backward(d) if fused else layer.backward(d)
+            d = layer.sgd_backward(d, engine.sgd_in_backward) if fused else layer.backward(d)
             t = tick(f"backward {i} {type(layer).__name__}{' + update' if fused else ''}", t)
-        if not fused:
+        if fused:
+            engine.sgd_in_backward.finish()
+            t = tick("optimizer (the rest of the step)", t)
+        else:
             grads = network.grads()
             optimizer.step(engine.update_grads or grads)
             t = tick("optimizer (p -= lr * g)", t)

@@ -180,17 +180,18 @@ class ManualEngine:
                                      l1=regularization.l1, l2=regularization.l2, l2_by_optimizer=l2_by_optimizer,
                                      one_buffer=fast)
         weight_decay = optimizer.weight_decay + (2 * regularization.l2 if l2_by_optimizer else 0.0)
-        self.decays = net.decays(weight_decay, optimizer.weight_decay)
         if fast:  # the whole buffer as one array, with one decay per entry where the weights' differs
             params, self.update_grads = [net.flat_params], [net.flat_grads]
             decays = [weight_decay if weight_decay == optimizer.weight_decay else
                       net.laid_out(weight_decay, optimizer.weight_decay)]
         else:
-            params, self.update_grads, decays = net.params, None, self.decays
+            params, self.update_grads = net.params, None
+            decays = net.decays(weight_decay, optimizer.weight_decay)
         self.optimizer = manual_optim.build(xp, params, optimizer, decays)
         self.fused = fast and net.penalty_gradient is None and isinstance(self.optimizer, manual_optim.SGD) \
             and self.optimizer.applies_in_backward
-        self._buffer_in_use = False  # the momentum buffer the layers' steps write into (None: no momentum)
+        self.sgd_in_backward = manual_optim.SGDThroughProducts(self.optimizer, net, weight_decay,
+                                                               optimizer.weight_decay) if self.fused else None
         self.last_grads = None
 
     def running(self):
@@ -201,24 +202,13 @@ class ManualEngine:
         if self.backend == "numpy":
             x, y = x.numpy(), y.numpy()
         if self.fused:
-            self.prepare_fused_step()
             penalty = None if self.network.penalty is None else self.network.penalty.forward(self.network.weights)
-            loss, outputs = self.network.sgd_step(x, y)
+            loss, outputs = self.network.sgd_step(x, y, self.sgd_in_backward)
             self.last_grads = self.network.grads  # computed only if asked for: the update did without them
         else:
             loss, penalty, outputs, self.last_grads = self.network.loss_and_grads(x, y)
             self.optimizer.step(self.update_grads or self.last_grads)
         return StepResult(_as_tensor(loss), None if penalty is None else _as_tensor(penalty), _as_tensor(outputs))
-
-    def prepare_fused_step(self) -> None:
-        """Before a fused step: the momentum buffer made (zeros) at the first step, and the layers' steps
-        handed out again when the optimizer's buffer is a new array (the first step, a loaded state)."""
-        sgd, net = self.optimizer, self.network
-        if sgd.momentum and sgd.buffers[0] is None:
-            sgd.buffers[0] = net.xp.zeros_like(net.flat_params)
-        if sgd.buffers[0] is not self._buffer_in_use:
-            net.use_sgd(sgd, self.decays)
-            self._buffer_in_use = sgd.buffers[0]
 
     def gradients(self) -> list:
         """The gradients the last step used (loss and penalty), in `model.parameters()` order (copies)."""

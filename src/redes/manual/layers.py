@@ -2,7 +2,7 @@
 
 Every layer has `forward(x) -> y` and `backward(dy) -> dx`; a layer with parameters also has
 `params` and `grads` (dicts of arrays with the same keys, `grads` valid after `backward`), and
-`sgd_backward(dy)` takes each parameter's SGD step (`updates`) as soon as its backward has used it.
+`sgd_backward(dy, sgd)` hands its gradients to an SGD step (`optim.SGDThroughProducts`) as it goes.
 Parameters are updated in place, so they may be views of an nn.Module's tensors. No torch.autograd here.
 """
 
@@ -17,7 +17,6 @@ class Layer:
     params: dict[str, Array] = {}
     grads: dict[str, Array] = {}
     grad_into: dict[str, Array] = {}  # where a layer that can writes its gradients (Network's one buffer)
-    updates: dict = {}  # each parameter's SGD step (optim.ParameterSGD), for sgd_backward; set by Network.use_sgd
 
     def __init__(self, xp):
         self.xp = xp
@@ -28,12 +27,11 @@ class Layer:
     def backward(self, dy: Array) -> Array:
         raise NotImplementedError
 
-    def sgd_backward(self, dy: Array) -> Array:
-        """backward, then each parameter's SGD step from its gradient; returns dx."""
+    def sgd_backward(self, dy: Array, sgd) -> Array:
+        """backward, with the gradients written where `sgd` (an optim.SGDThroughProducts) reads them; returns dx."""
         dx = self.backward(dy)
-        grads = self.grads
-        for name, update in self.updates.items():
-            update.from_gradient(grads[name])
+        for name, grad in self.grads.items():
+            self.grad_into[name][...] = grad
         return dx
 
 
@@ -66,10 +64,10 @@ class Linear(Layer):
         sum_rows_into(self.grad_into["bias"], self.dy)
         return self.grad_into
 
-    def sgd_backward(self, dy):
+    def sgd_backward(self, dy, sgd):
         dx = self.backward(dy)  # with W before its update
-        self.updates["weight"].from_product(dy.T, self.x)
-        self.updates["bias"].from_gradient(self.xp.sum(dy, axis=0))
+        sgd.add_weight_gradient(self.params["weight"], dy.T, self.x)
+        sum_rows_into(self.grad_into["bias"], dy)
         return dx
 
 

@@ -10,7 +10,7 @@ from torch import nn
 from redes.errors import RedesError
 from redes.manual import layers as L
 from redes.manual.losses import MSE, SigmoidBCE, SoftmaxCrossEntropy, WeightPenalty
-from redes.manual.optim import SGD, ParameterSGD
+from redes.manual.optim import SGDThroughProducts
 from redes.models import ACTIVATION_MODULES
 
 _ACTIVATION_NAMES = {kind: name for name, kind in ACTIVATION_MODULES.items()}
@@ -84,28 +84,23 @@ class Network:
         positions = {id(w) for w in self.weights}
         return [g for p, g in zip(self.params, grads) if id(p) in positions]
 
-    def sgd_step(self, x, y):
-        """(loss, outputs) of one batch, after each parameter's SGD step (no penalty gradient), taken by its
-        layer as soon as the layer's backward has used it (the steps `use_sgd` handed out).
-
-        A linear layer adds dyᵀx into its weight's momentum buffer (or -lr dyᵀx into the weight) in one
-        product, so no weight gradient is written out (`grads()` still gives them).
-        """
+    def sgd_step(self, x, y, sgd: SGDThroughProducts):
+        """(loss, outputs) of one batch, after `sgd`'s step (no penalty gradient), whose weight gradients go
+        from each linear layer's product straight into the momentum buffer (or the weights): no weight
+        gradient is written out (`grads()` still gives them)."""
+        sgd.begin()
         outputs = self.forward(x)
         loss = self.loss.forward(outputs, y)
         d = self.loss.backward()
         for layer in reversed(self.layers):
-            d = layer.sgd_backward(d)
+            d = layer.sgd_backward(d, sgd)
+        sgd.finish()
         return loss, outputs
 
-    def use_sgd(self, sgd: SGD, decays: list) -> None:
-        """Hand each layer its parameters' steps of `sgd` (one weight decay per parameter, `params` order), the
-        momentum buffer being sgd's one array laid out like `flat_params`; again whenever that array changes."""
-        buffers = self.split(sgd.buffers[0], copy=False) if sgd.momentum else [None] * len(self.params)
-        steps = iter(ParameterSGD(sgd, p, buffer, decay or None)
-                     for p, buffer, decay in zip(self.params, buffers, decays))
-        for layer in self.layers:
-            layer.updates = {name: next(steps) for name in layer.params}
+    def weight_views(self, flat) -> dict:
+        """Views of `flat` (laid out like `flat_params`) at each linear weight, by id of the weight."""
+        linear = {id(layer.params["weight"]) for layer in self.layers if isinstance(layer, L.Linear)}
+        return {id(p): view for p, view in zip(self.params, self.split(flat, copy=False)) if id(p) in linear}
 
     def decays(self, weights: float, rest: float) -> list:
         """One weight decay per parameter (`params` order): `weights` on the linear weights, `rest` elsewhere."""
