@@ -160,10 +160,10 @@ class ManualEngine:
     `fast` (train.fast): the model's parameters are moved into one buffer (`Network`'s `one_buffer`) and
     the optimizer updates it as one array, a few calls instead of a few per parameter (with one weight
     decay per entry where the weights' differs; its state still reads per parameter). With SGD (not
-    Nesterov) and no L1 penalty, each parameter's step is taken during the backward pass, and each weight
-    gradient is added by its own product into the momentum buffer, or into the weights without momentum
-    (`Network.sgd_step`): no gradient matrix is written out. With SGD or Adam, an L2 penalty's gradient is
-    the optimizer's weight decay on the weight matrices.
+    Nesterov) and no L1 penalty, each weight gradient is added by its own product into the momentum buffer,
+    or into the weights without momentum, and the rest of the step is a few passes over the buffer
+    (`Network.sgd_step`, `optim.SGDThroughProducts`): no gradient matrix is written out. With SGD or Adam,
+    an L2 penalty's gradient is the optimizer's weight decay on the weight matrices.
     """
 
     def __init__(self, model: nn.Module, loss: str, optimizer: OptimizerConfig, regularization: RegularizationConfig,

@@ -99,13 +99,16 @@ class Network:
 
     def weight_views(self, flat) -> dict:
         """Views of `flat` (laid out like `flat_params`) at each linear weight, by id of the weight."""
-        linear = {id(layer.params["weight"]) for layer in self.layers if isinstance(layer, L.Linear)}
+        linear = self._linear_weights()
         return {id(p): view for p, view in zip(self.params, self.split(flat, copy=False)) if id(p) in linear}
 
     def decays(self, weights: float, rest: float) -> list:
         """One weight decay per parameter (`params` order): `weights` on the linear weights, `rest` elsewhere."""
-        linear = {id(layer.params["weight"]) for layer in self.layers if isinstance(layer, L.Linear)}
+        linear = self._linear_weights()
         return [weights if id(p) in linear else rest for p in self.params]
+
+    def _linear_weights(self) -> set[int]:
+        return {id(layer.params["weight"]) for layer in self.layers if isinstance(layer, L.Linear)}
 
     def split(self, flat, copy: bool = True) -> list:
         """An array laid out like `flat_params` as one array per parameter, in `params` order."""
