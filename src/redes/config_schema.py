@@ -136,9 +136,10 @@ class TrainConfig(_Section):
                                                                         "model and the data")
     precision: Literal["fp32", "bf16"] = Field("fp32", description="bf16: forward and backward under bfloat16 "
                                                                    "autocast (module/autograd engines, float32)")
-    fast: bool = Field(True, description="fused optimizer steps where torch has them, and the manual "
-                                         "engine's plain SGD update fused into its gradient products "
-                                         "(false: the plain loops, for comparison)")
+    fast: bool = Field(True, description="fused optimizer steps where torch has them, the manual engine's "
+                                         "SGD weight gradients added straight into its momentum buffer, freed "
+                                         "host memory kept for the next step (false: the plain loops, for "
+                                         "comparison)")
     cuda_graph: Union[Literal["auto"], bool] = Field(
         "auto", description="replay each training step as one CUDA graph (module engine on CUDA): auto "
                             "(on there), true or false")
