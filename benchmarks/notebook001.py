@@ -4,7 +4,8 @@ on 50,000 CIFAR-shaped images, timed in one process (redes.bench.notebook001):
     in plain torch) and DataLoader(batch_size=128, shuffle=True, num_workers=2), its loop and loss.item();
   - redes: redes' training loop (what `redes train` runs per epoch) on the images held in one tensor;
   - redes_bf16: the same with train.precision=bf16;
-  - redes_manual: the same with train.engine=manual (backward by hand, each SGD step taken in the backward);
+  - redes_manual: the same with train.engine=manual (backward by hand, weight gradients added
+    straight into the momentum buffer);
   - matmul: the forward and backward matrix products alone, on the same shapes.
   - redes_eager (with --device cuda): redes without its CUDA graph, one launch per kernel.
 Repeats are interleaved and each candidate's best is kept; the median over rounds of each round's own

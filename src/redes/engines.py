@@ -188,11 +188,16 @@ class ManualEngine:
             params, self.update_grads = net.params, None
             decays = net.decays(weight_decay, optimizer.weight_decay)
         self.optimizer = manual_optim.build(xp, params, optimizer, decays)
-        self.fused = fast and net.penalty_gradient is None and isinstance(self.optimizer, manual_optim.SGD) \
+        fused = fast and net.penalty_gradient is None and isinstance(self.optimizer, manual_optim.SGD) \
             and self.optimizer.applies_in_backward
         self.sgd_in_backward = manual_optim.SGDThroughProducts(self.optimizer, net, weight_decay,
-                                                               optimizer.weight_decay) if self.fused else None
+                                                               optimizer.weight_decay) if fused else None
         self.last_grads = None
+
+    @property
+    def fused(self) -> bool:
+        """Whether the SGD step goes through the products (`sgd_in_backward`), no weight gradient written out."""
+        return self.sgd_in_backward is not None
 
     def running(self):
         """The context the training loop holds while it steps: with NumPy, one BLAS thread."""

@@ -105,7 +105,7 @@ class SGDThroughProducts:
             add_scaled_(buffer[:n], params[:n], self.weight_decay)
         rest = buffer[n:]
         rest *= sgd.momentum
-        add_scaled_(rest, rest_grads, 1.0)
+        rest += rest_grads
         if self.rest_decay:
             add_scaled_(rest, params[n:], self.rest_decay)
         add_scaled_(params, buffer, -sgd.lr)
