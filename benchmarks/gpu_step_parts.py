@@ -1,6 +1,7 @@
 """Where a graphed notebook-001 step's time goes on a GPU: microseconds per step of each part (the whole
-loop, the graph's replay alone, the copies into it, the engine's step, one empty launch, the batch
-gather, and the replay's GPU time by CUDA events). Needs CUDA; part of benchmarks/gpu.sh.
+loop; of a chunk of `steps_per_call` steps in one graph: its replay alone, with the copy of its indices,
+through `engine.steps`, and its GPU time by CUDA events; one empty launch; cutting the epoch's index
+chunks). Needs CUDA; part of benchmarks/gpu.sh.
 
     .venv/bin/python benchmarks/gpu_step_parts.py
 """
@@ -17,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # a fresh 
 import torch  # noqa: E402
 from redes.bench import NOTEBOOK001, _engine, _fit_epoch  # noqa: E402
 from redes.data import Split  # noqa: E402
-from redes.data.batches import batches  # noqa: E402
+from redes.data.batches import index_chunks  # noqa: E402
 
 IMAGES, BATCH = 50_000, 128
 STEPS = -(-IMAGES // BATCH)
@@ -54,26 +55,32 @@ def main() -> int:
     x, y = torch.randn(IMAGES, 3072, device=device), torch.randint(0, 10, (IMAGES,), device=device)
     engine, _ = _engine(NOTEBOOK001, 3072, 10, device)
     fit_epoch = _fit_epoch(engine, Split(x, y), BATCH)
-    fit_epoch()  # warm-up: the graph is captured here
-    captured, xb, yb = engine.captured, x[:BATCH].clone(), y[:BATCH].clone()
+    for _ in range(2):
+        fit_epoch()  # warm-up: both chunk shapes (a full chunk, the epoch's last) are captured here
+    chunk = engine.steps_per_call
+    captured = next(c for c in engine.graphs.values() if len(c.index) == chunk * BATCH)
+    index = torch.randperm(IMAGES, device=device)[:chunk * BATCH]
     generator = torch.Generator().manual_seed(0)
 
     def copy_and_replay():
-        captured.x.copy_(xb)
-        captured.y.copy_(yb)
+        captured.index.copy_(index)
         captured.graph.replay()
 
-    rows = {
-        "fit epoch, per step": min(fit_epoch() for _ in range(3)) / STEPS * 1e6,
-        "replay alone": per_step(captured.graph.replay),
-        "copy x, y + replay": per_step(copy_and_replay),
-        "engine.step (+ clone)": per_step(lambda: engine.step(xb, yb)),
-        "one empty launch": per_step(lambda: xb[:1, :1].add_(0)),
-        "batches(), per step": per_step(lambda: sum(1 for _ in batches(x, y, BATCH, "shuffle", generator)),
-                                        steps=1) / STEPS,
+    per_chunk = {
+        "replay alone": per_step(captured.graph.replay, STEPS // chunk),
+        "copy index + replay": per_step(copy_and_replay, STEPS // chunk),
+        "engine.steps (+ clone)": per_step(lambda: engine.steps(x, y, index, BATCH), STEPS // chunk),
         "GPU time per replay": replay_gpu_time(captured.graph),
     }
-    print(f"notebook-001 step at batch {BATCH}, {torch.cuda.get_device_name(device)}, torch {torch.__version__}")
+    rows = {
+        "fit epoch": min(fit_epoch() for _ in range(3)) / STEPS * 1e6,
+        **{name: micros / chunk for name, micros in per_chunk.items()},
+        "one empty launch": per_step(lambda: x[:1, :1].add_(0)),
+        "index_chunks()": per_step(lambda: index_chunks(IMAGES, BATCH, "shuffle", generator, device, chunk),
+                                   steps=1) / STEPS,
+    }
+    print(f"notebook-001 step at batch {BATCH}, {chunk} steps a graph, {torch.cuda.get_device_name(device)}, "
+          f"torch {torch.__version__}; microseconds per step")
     for name, micros in rows.items():
         print(f"{name:<24} {micros:8.1f} us")
     return 0

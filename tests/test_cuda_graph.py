@@ -11,9 +11,12 @@ import pytest
 import torch
 
 import redes
+from redes.callbacks import Callback
+from redes.checkpoint import load_tree
 from redes.config import load_config
 from redes.cuda_graph import GraphedEngine, uses_cuda_graph
 from redes.data import Split
+from redes.data.batches import batches, index_chunks
 from redes.engines import ModuleEngine, build_engine
 from redes.errors import RedesError, TrainingInterrupted
 from redes.models import build_model
@@ -39,6 +42,51 @@ def test_asking_for_a_graph_on_the_cpu_is_refused_before_training(tmp_path):
     with pytest.raises(RedesError, match="train.cuda_graph=true needs .* on a CUDA device"):
         redes.train(fast_config(train={"cuda_graph": True, "device": "cpu"}), out=tmp_path / "run", verbose=False)
     assert not (tmp_path / "run" / "checkpoint.safetensors").exists()
+
+
+@pytest.mark.parametrize("sampler", ["shuffle", "replacement", "repeat", "contiguous"])
+def test_index_chunks_hold_the_batches_that_batches_cuts(sampler):
+    x, y = torch.arange(50.0).unsqueeze(1), torch.arange(50)
+    cut = [yb for _, yb in batches(x, y, 8, sampler, torch.Generator().manual_seed(3))]
+    chunks = index_chunks(50, 8, sampler, torch.Generator().manual_seed(3), CPU, 3, skip=2)
+    assert [len(chunk) for chunk in chunks][:-1] == [24] * (len(chunks) - 1)  # 3 batches a chunk, the last shorter
+    gathered = [y[part] for chunk in chunks for part in chunk.split(8)]
+    assert len(gathered) == len(cut) - 2
+    for a, b in zip(gathered, cut[2:], strict=True):
+        assert torch.equal(a, b)
+
+
+class _PressCtrlC(Callback):
+    def on_batch_end(self, state, loss):
+        if state.epoch == 2 and state.step == 5:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+@pytest.mark.parametrize("sections", [
+    {},  # digits: 19 full batches of 64 and a partial one, in chunks of 4: the last chunk 3 and a partial
+    {"model": {"hidden": [32], "dropout": 0.2, "batchnorm": True}, "regularization": {"l1": 1e-4, "l2": 1e-3},
+     "optimizer": {"name": "adam", "lr": 0.01}},
+    {"data": {"name": "linear", "n_samples": 300}, "train": {"sampler": "replacement", "batch_size": 16}},
+])
+def test_steps_taken_a_chunk_at_a_time_train_as_one_at_a_time(tmp_path, monkeypatch, sections):
+    """The training loop's path for a CUDA graph of several steps (`steps_per_call` > 1), run eagerly on the
+    CPU: the same numbers bit for bit, and Ctrl-C (which ends the chunk under way) then resume too."""
+    import redes.trainer as trainer
+
+    one = redes.train(fast_config(**sections), out=tmp_path / "one", verbose=False)
+    monkeypatch.setattr(ModuleEngine, "steps_per_call", 4)
+    chunked = redes.train(fast_config(**sections), out=tmp_path / "chunked", verbose=False)
+    monkeypatch.setattr(trainer, "ProgressBar", lambda file: _PressCtrlC())
+    with pytest.raises(TrainingInterrupted):
+        redes.train(fast_config(**sections), out=tmp_path / "stopped")
+    stopped = load_tree(tmp_path / "stopped" / "checkpoint.safetensors", "checkpoint")["loop"]
+    assert (stopped["epoch"], stopped["step"]) == (2, 8)  # the chunk that step 5 is in ends at step 8
+    monkeypatch.setattr(trainer, "ProgressBar", lambda file: Callback())
+    resumed = redes.resume(tmp_path / "stopped", verbose=False)
+    for run in (chunked, resumed):
+        assert [{k: v for k, v in row.items() if k != "seconds"} for row in run.history] == \
+            [{k: v for k, v in row.items() if k != "seconds"} for row in one.history]
+        assert (run.path / "model.safetensors").read_bytes() == (one.path / "model.safetensors").read_bytes()
 
 
 def _train(tmp_path, name, graph, **sections):
@@ -83,24 +131,25 @@ def test_dropout_and_batchnorm_train_under_a_graph(tmp_path):
 
 
 @cuda
-def test_the_engine_replays_after_its_warmup_and_reports_the_graphs_gradients():
+def test_the_engine_replays_chunks_of_steps_after_its_warmup_and_reports_the_graphs_gradients():
     cfg = load_config(settings={"optimizer.name": "sgd", "optimizer.momentum": 0.9, "train.device": "cuda"})
     generator = torch.Generator().manual_seed(0)
-    x, y = torch.randn(300, 8, generator=generator), torch.randn(300, 2, generator=generator)  # regression
+    x, y = torch.randn(300, 8, generator=generator).to(GPU), torch.randn(300, 2, generator=generator).to(GPU)
     model = build_model(cfg.model, 8, 2, torch.Generator().manual_seed(0)).to(GPU)
-    graphed = build_engine(cfg.train, model, "mse", cfg.optimizer, cfg.regularization)
+    graphed = build_engine(cfg.train, model, "mse", cfg.optimizer, cfg.regularization)  # regression
     eager = ModuleEngine(copy.deepcopy(model), "mse", cfg.optimizer, cfg.regularization)
-    assert isinstance(graphed, GraphedEngine)
-    losses = [[row["train_loss"] for row in fit(engine, Split(x.to(GPU), y.to(GPU)), None, "mse", epochs=3,
-                                                 batch_size=64, sampler="shuffle",
-                                                 generator=torch.Generator().manual_seed(1)).history]
+    assert isinstance(graphed, GraphedEngine) and graphed.steps_per_call > 1
+    losses = [[row["train_loss"] for row in fit(engine, Split(x, y), None, "mse", epochs=3, batch_size=16,
+                                                 sampler="shuffle", generator=torch.Generator().manual_seed(1)).history]
               for engine in (graphed, eager)]
-    assert graphed.captured is not None and graphed.captured.x.shape == (64, 8)
+    # 19 batches of 16 an epoch: a chunk of 16 steps and one of 2 and a partial, both captured by the third
+    assert sorted(len(c.index) for c in graphed.graphs.values()) == [44, 256]
     assert losses[0] == pytest.approx(losses[1], rel=1e-5)
-    batch = x[:64].to(GPU), y[:64].to(GPU)
-    graphed.step(*batch)  # a replay: its gradients are the graph's, those of the weights it started from
-    eager.step(*batch)
-    assert graphed.replayed
+    index = torch.arange(64, device=GPU)
+    for _ in range(2):  # a new chunk shape: eager once, then captured and replayed
+        graphed.steps(x, y, index, 32)
+        eager.steps(x, y, index, 32)
+    assert graphed.last_replayed is not None
     for g, h in zip(graphed.gradients(), eager.gradients(), strict=True):
         torch.testing.assert_close(g, h, rtol=1e-4, atol=1e-6)
 

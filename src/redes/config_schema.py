@@ -141,8 +141,8 @@ class TrainConfig(_Section):
                                          "host memory kept for the next step (false: the plain loops, for "
                                          "comparison)")
     cuda_graph: Union[Literal["auto"], bool] = Field(
-        "auto", description="replay each training step as one CUDA graph (module engine on CUDA): auto "
-                            "(on there), true or false")
+        "auto", description="replay the training steps as CUDA graphs, 16 steps a launch, each gathering its "
+                            "batch on the GPU (module engine on CUDA): auto (on there), true or false")
     device: str = Field("auto", pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$",
                         description="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
     seed: int = Field(0, description="seeds the split, the initial weights, dropout and the batch order")

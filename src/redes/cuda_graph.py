@@ -1,8 +1,9 @@
 """The module engine's training step replayed as one CUDA graph (`train.cuda_graph`).
 
 On a GPU, a small MLP's step is a few dozen short kernels and launching them one by one from Python
-takes longer than running them. A CUDA graph records the whole step (forward, loss, backward, optimizer
-update and the step's statistics) once and then launches it with one call per step.
+takes longer than running them. A CUDA graph records a chunk of whole steps (each one's batch gathered
+by index, forward, loss, backward, optimizer update and the step's statistics) once and then launches
+them with one call per chunk.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import torch
 
 from redes.engines import ModuleEngine, StepResult
 from redes.errors import RedesError
-from redes.losses import predictions
 
 
 def uses_cuda_graph(setting: Union[str, bool], engine: str, device: torch.device) -> bool:
@@ -31,53 +31,66 @@ def uses_cuda_graph(setting: Union[str, bool], engine: str, device: torch.device
 
 @dataclass
 class _Captured:
-    """One captured step: the inputs it reads, the statistics it writes, the gradients it leaves."""
+    """One captured chunk of steps: the data and index it reads, the statistics it writes, the gradients it
+    leaves (those of its last step)."""
 
-    key: tuple
     graph: torch.cuda.CUDAGraph
-    x: torch.Tensor
-    y: torch.Tensor
-    stats: torch.Tensor  # loss, penalty value, correct count
+    data: tuple  # the resident x and y the graph gathers from: held, so that their memory stays theirs
+    index: torch.Tensor
+    statistics: torch.Tensor  # (steps, 3): loss, penalty value, correct count
     grads: list
     has_penalty: bool
 
 
 class GraphedEngine(ModuleEngine):
-    """The module engine whose steps replay a captured CUDA graph, with the same numbers as eager steps.
+    """The module engine whose steps replay captured CUDA graphs, `steps_per_call` steps a launch, with the
+    same numbers as eager steps.
 
-    The first `WARMUP` steps of a batch shape run eagerly on the capture's stream (the optimizer makes its
-    state, cuBLAS its handle), then the step is captured on static input tensors, and every later step of
-    that shape copies its batch in and replays. A change of learning rate captures again. Other shapes (an
-    epoch's last, partial batch) run eagerly.
+    The training loop hands over a chunk of batch indices into the resident data (`steps`). Each chunk
+    shape first runs eagerly on the capture's stream (and the engine's first `WARMUP` chunks, whatever their
+    shape: the optimizer makes its state, cuBLAS its workspace); then the chunk's steps, each gathering
+    its batch by index, are captured as one graph, and every later chunk of that shape copies its indices
+    in and replays: one copy, one replay and one copy of the statistics out per `steps_per_call` steps.
+    An epoch's last chunk (fewer batches, a partial one) gets a graph of its own. A change of learning rate
+    or of data captures again.
     """
 
     WARMUP = 3
+    steps_per_call = 16  # 16 steps of notebook 001 are about a millisecond on an H200: Ctrl-C still stops at once
 
     def __init__(self, model, loss: str, optimizer, regularization, fast: bool = True, precision: str = "fp32"):
         super().__init__(model, loss, optimizer, regularization, fast, precision)
         if precision == "bf16":  # autocast's cache of cast weights must not outlive a capture
             self.autocast = functools.partial(torch.autocast, "cuda", dtype=torch.bfloat16, cache_enabled=False)
-        self.loss_name = loss
         self.stream = torch.cuda.Stream(next(model.parameters()).device)
-        self.captured: Optional[_Captured] = None
-        self.eager_steps: dict[tuple, int] = {}
-        self.replayed = False  # whether the last step was a replay (its gradients are the graph's)
+        self.graphs: dict[tuple, _Captured] = {}
+        self.eager_calls: dict[tuple, int] = {}
+        self.last_replayed: Optional[_Captured] = None  # the graph whose gradients are the last step's
         self.failed = False
 
     def _build_optimizer(self, cfg):
         return _capturable(super()._build_optimizer(cfg))
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> StepResult:
-        key = (x.shape, y.shape, tuple(group["lr"] for group in self.optimizer.param_groups))
-        captured = self.captured
-        if captured is not None and captured.key == key:
-            return self._replay(captured, x, y)
-        seen = self.eager_steps.get(key, 0)
-        if self.failed or seen < self.WARMUP or (captured is not None and captured.key[2] == key[2]):
-            self.eager_steps[key] = seen + 1
-            self.replayed = False
-            return self._on_stream(super().step, x, y) if seen < self.WARMUP else super().step(x, y)
-        return self._capture(key, x, y)
+        self.last_replayed = None
+        return super().step(x, y)
+
+    def steps(self, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor, batch_size: int) -> list[StepResult]:
+        rates = tuple(group["lr"] for group in self.optimizer.param_groups)
+        key = (x.data_ptr(), y.data_ptr(), tuple(x.shape), tuple(y.shape), len(index), batch_size, rates)
+        captured = self.graphs.get(key)
+        if captured is not None:
+            captured.index.copy_(index)
+            captured.graph.replay()
+            return self._results(captured)
+        self.last_replayed = None
+        seen = self.eager_calls.get(key, 0)
+        self.eager_calls[key] = seen + 1
+        if self.failed:
+            return super().steps(x, y, index, batch_size)
+        if seen == 0 or sum(self.eager_calls.values()) <= self.WARMUP:
+            return self._on_stream(super().steps, x, y, index, batch_size)
+        return self._capture(key, x, y, index, batch_size)
 
     def _on_stream(self, run, *args):
         """`run(*args)` on the capture's stream, ordered after and before the work on the current stream."""
@@ -88,54 +101,41 @@ class GraphedEngine(ModuleEngine):
         current.wait_stream(self.stream)
         return result
 
-    def _capture(self, key: tuple, x: torch.Tensor, y: torch.Tensor) -> StepResult:
-        self.captured = None  # the old graph (another learning rate) and its memory go
-        static_x, static_y = x.clone(), y.clone()
+    def _capture(self, key: tuple, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor,
+                 batch_size: int) -> list[StepResult]:
+        # graphs of other data or learning rates will not replay again: their memory goes
+        self.graphs = {k: v for k, v in self.graphs.items() if k[:4] == key[:4] and k[-1] == key[-1]}
+        static_index = index.clone()
         self.optimizer.zero_grad(set_to_none=True)  # the graph's backward writes gradients of its own
         graph = torch.cuda.CUDAGraph()
         try:
             with torch.cuda.graph(graph, stream=self.stream):
-                stats, has_penalty = self._statistics_step(static_x, static_y)
+                statistics, has_penalty = self.chunk_statistics(x, y, static_index, batch_size)
         except RuntimeError as error:  # an operation that cannot be captured: train on, eagerly
             warnings.warn(f"train.cuda_graph: the step could not be captured ({error}); training without "
                           "a CUDA graph", RuntimeWarning, stacklevel=2)
-            self.failed = True
+            self.failed, self.graphs = True, {}
             self.optimizer.zero_grad(set_to_none=True)
-            return ModuleEngine.step(self, x, y)
+            return ModuleEngine.steps(self, x, y, index, batch_size)
         grads = [p.grad for p in self.model.parameters()]
-        self.captured = _Captured(key, graph, static_x, static_y, stats, grads, has_penalty)
-        graph.replay()  # capturing ran nothing: this replay is the step
-        return self._result(self.captured)
+        captured = self.graphs[key] = _Captured(graph, (x, y), static_index, statistics, grads, has_penalty)
+        graph.replay()  # capturing ran nothing: this replay is the steps
+        return self._results(captured)
 
-    def _statistics_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, bool]:
-        """One step that leaves its loss, penalty value and correct count in one small tensor."""
-        result = self._forward_backward(x, y)
-        self.optimizer.step()
-        zero = result.loss.new_zeros(())
-        correct = zero if self.loss_name == "mse" else (predictions(result.outputs, self.loss_name) == y).sum()
-        penalty = zero if result.penalty is None else result.penalty
-        return torch.stack([result.loss, penalty.to(zero.dtype), correct.to(zero.dtype)]), result.penalty is not None
-
-    def _replay(self, captured: _Captured, x: torch.Tensor, y: torch.Tensor) -> StepResult:
-        captured.x.copy_(x)
-        captured.y.copy_(y)
-        captured.graph.replay()
-        return self._result(captured)
-
-    def _result(self, captured: _Captured) -> StepResult:
-        """The step's statistics, copied out of the graph's memory before the next replay writes over them."""
-        self.replayed = True
-        stats = captured.stats.clone()
-        return StepResult(stats[0], stats[1] if captured.has_penalty else None, None,
-                          None if self.loss_name == "mse" else stats[2])
+    def _results(self, captured: _Captured) -> list[StepResult]:
+        """The steps' statistics, copied out of the graph's memory before the next replay writes over them."""
+        self.last_replayed = captured
+        return self.step_results(captured.statistics.clone(), captured.has_penalty)
 
     def gradients(self) -> list:
-        return list(self.captured.grads) if self.replayed else super().gradients()
+        if self.last_replayed is None:
+            return super().gradients()
+        return list(self.last_replayed.grads)
 
     def load_optimizer_state(self, state: dict) -> None:
         super().load_optimizer_state(state)  # a CPU run's checkpoint says capturable=False
         _capturable(self.optimizer)
-        self.captured = None  # the graph reads the replaced state tensors: capture again
+        self.graphs, self.last_replayed = {}, None  # the graphs read the replaced state tensors: capture again
 
 
 def _capturable(optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:

@@ -64,7 +64,7 @@ class ShardedEngine(ModuleEngine):
     def __init__(self, model: nn.Module, loss: str, optimizer: OptimizerConfig,
                  regularization: RegularizationConfig, world: World, fast: bool = True):
         super().__init__(model, loss, optimizer, regularization, fast)
-        self.world, self.loss = world, loss
+        self.world = world
         device = next(model.parameters()).device
         self.ddp = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
                                                        else None)
@@ -80,7 +80,7 @@ class ShardedEngine(ModuleEngine):
         (loss * share if penalty is None else loss * share + penalty).backward()
         penalty = self._penalty_value(penalty)  # of the weights this step started from
         self.optimizer.step()
-        correct = (predictions(outputs.detach(), self.loss) == y).sum() if self.loss != "mse" else 0
+        correct = (predictions(outputs.detach(), self.loss_name) == y).sum() if self.loss_name != "mse" else 0
         totals = torch.stack([loss.detach().double() * len(x), torch.as_tensor(correct, dtype=torch.float64,
                                                                                device=loss.device)])
         dist.all_reduce(totals)

@@ -15,7 +15,7 @@ from torch import nn
 
 from redes.callbacks import Callback
 from redes.data import Split
-from redes.data.batches import batches, steps_per_epoch
+from redes.data.batches import batches, index_chunks, steps_per_epoch
 from redes.devices import keep_freed_host_memory
 from redes.losses import loss_function, predictions
 from redes.metrics import accuracy, r2_score
@@ -196,12 +196,13 @@ def _loop(state: FitState, train: Split, val: Optional[Split], loss: str, batch_
         for callback in callbacks:
             callback.on_epoch_begin(state)
         start = time.perf_counter() - state.totals.seconds
-        epoch = batches(train.x, train.y, batch_size, sampler, state.generator)
-        for state.step, (x, y) in enumerate(itertools.islice(epoch, skip, None), skip + 1):
-            result = engine.step(x, y)
-            state.totals.add(result, y, classify)
-            for callback in callbacks:
-                callback.on_batch_end(state, result.loss)
+        state.step = skip
+        for taken in _steps_taken(engine, train, batch_size, sampler, state.generator, skip):
+            for result, y in taken:
+                state.step += 1
+                state.totals.add(result, y, classify)
+                for callback in callbacks:
+                    callback.on_batch_end(state, result.loss)
             if state.interrupted:
                 state.totals.seconds = time.perf_counter() - start
                 break
@@ -211,6 +212,20 @@ def _loop(state: FitState, train: Split, val: Optional[Split], loss: str, batch_
                 break
     for callback in callbacks:
         callback.on_train_end(state)
+
+
+def _steps_taken(engine, train: Split, batch_size: int, sampler: str, generator: torch.Generator,
+                 skip: int) -> Iterator[list]:
+    """One epoch's training steps after its first `skip`, as lists of (result, targets) taken at once: one
+    step per batch, or `engine.steps_per_call` steps in one call (a CUDA graph's chunk; its targets are
+    the batches' indices, of which only the length is read, the engine having counted correct predictions)."""
+    per_call = getattr(engine, "steps_per_call", 1)
+    if per_call == 1:
+        for x, y in itertools.islice(batches(train.x, train.y, batch_size, sampler, generator), skip, None):
+            yield [(engine.step(x, y), y)]
+        return
+    for index in index_chunks(len(train), batch_size, sampler, generator, train.x.device, per_call, skip):
+        yield list(zip(engine.steps(train.x, train.y, index, batch_size), index.split(batch_size)))
 
 
 def _epoch_start(state: FitState, resume: Optional[dict], device: torch.device,

@@ -53,3 +53,14 @@ def batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, sampler: str,
     for index in order.to(x.device, non_blocking=True).split(rows):
         # index_select, not x[index]: on the CPU, advanced indexing took 6-8x as long for the same rows
         yield from zip(x.index_select(0, index).split(batch_size), y.index_select(0, index).split(batch_size))
+
+
+def index_chunks(n: int, batch_size: int, sampler: str, generator: torch.Generator, device: torch.device,
+                 batches_per_chunk: int, skip: int = 0) -> tuple[torch.Tensor, ...]:
+    """One epoch's sample indices on `device` after its first `skip` batches, `batches_per_chunk` batches at a
+    time: the same batches, in the same order, as `batches` cuts, for an engine that gathers them itself (a
+    CUDA graph of several steps, which reads its batches out of the resident data by these indices)."""
+    order = epoch_order(n, batch_size, sampler, generator)
+    if order is None:
+        order = torch.arange(n)
+    return order[skip * batch_size:].to(device, non_blocking=True).split(batches_per_chunk * batch_size)
