@@ -9,8 +9,10 @@ import signal
 
 import pytest
 import torch
+from sklearn.datasets import load_digits
 
 import redes
+from redes import cuda_graph
 from redes.callbacks import Callback
 from redes.checkpoint import load_tree
 from redes.config import load_config
@@ -87,6 +89,89 @@ def test_steps_taken_a_chunk_at_a_time_train_as_one_at_a_time(tmp_path, monkeypa
         assert [{k: v for k, v in row.items() if k != "seconds"} for row in run.history] == \
             [{k: v for k, v in row.items() if k != "seconds"} for row in one.history]
         assert (run.path / "model.safetensors").read_bytes() == (one.path / "model.safetensors").read_bytes()
+
+
+class _GraphOnCpu:
+    """A stand-in for a captured CUDA graph on the CPU: "capturing" runs the body (the steps the first replay
+    takes), and each later replay runs it again and writes its statistics and gradients over the captured
+    tensors, as a replay writes the graph's memory. The engine's bookkeeping is tested with it here; the
+    capture itself on a GPU, below."""
+
+    def __init__(self, body, model):
+        self.body, self.params, self.fresh = body, list(model.parameters()), True
+        self.outputs = body()
+        self.grads = [p.grad for p in self.params]
+
+    def replay(self):
+        if self.fresh:  # the capture took these steps
+            self.fresh = False
+            return
+        statistics, _ = self.body()
+        self.outputs[0].copy_(statistics)
+        for p, grad in zip(self.params, self.grads):
+            grad.copy_(p.grad)
+            p.grad = grad
+
+
+def _graphed_on_cpu(monkeypatch, cfg, model, loss="cross_entropy", fail=False):
+    """A GraphedEngine over a CPU model, its graphs `_GraphOnCpu`s (or captures that fail), with no side stream."""
+    monkeypatch.setattr(torch.cuda, "Stream", lambda device: None)
+    monkeypatch.setattr(GraphedEngine, "_on_stream", lambda self, run, *args: run(*args))
+    engine = GraphedEngine(model, loss, cfg.optimizer, cfg.regularization)
+
+    def record(stream, body):
+        if fail:
+            raise RuntimeError("operation not permitted when stream is capturing")
+        graph = _GraphOnCpu(body, model)
+        return graph, graph.outputs
+    monkeypatch.setattr(cuda_graph, "record", record)
+    return engine
+
+
+def _digits_pair(monkeypatch, fail=False, **settings):
+    cfg = load_config(settings={"model.hidden": [32], **settings})
+    x, y = load_digits(return_X_y=True)
+    split = Split(torch.tensor(x / 16, dtype=torch.float32), torch.tensor(y))
+    model = build_model(cfg.model, 64, 10, torch.Generator().manual_seed(0))
+    eager = ModuleEngine(copy.deepcopy(model), "cross_entropy", cfg.optimizer, cfg.regularization)
+    return _graphed_on_cpu(monkeypatch, cfg, model, fail=fail), eager, split
+
+
+def _fit_both(graphed, eager, split, epochs):
+    """Train both engines alike (1797 samples in batches of 64: a chunk of 16 steps, then 12 and a partial one)."""
+    runs = [fit(engine, split, None, "cross_entropy", epochs=epochs, batch_size=64, sampler="shuffle",
+                generator=torch.Generator().manual_seed(1)) for engine in (graphed, eager)]
+    assert [row | {"seconds": 0} for row in runs[0].history] == [row | {"seconds": 0} for row in runs[1].history]
+    for p, q in zip(graphed.model.parameters(), eager.model.parameters(), strict=True):
+        assert torch.equal(p, q)
+
+
+@pytest.mark.parametrize("settings", [{"optimizer.name": "sgd", "optimizer.momentum": 0.9, "regularization.l1": 1e-4},
+                                      {"optimizer.name": "adam", "regularization.l2": 1e-3}])
+def test_the_graphed_engine_captures_each_chunk_shape_after_one_eager_run_and_keeps_the_numbers(monkeypatch,
+                                                                                                settings):
+    graphed, eager, split = _digits_pair(monkeypatch, **settings)
+    _fit_both(graphed, eager, split, epochs=3)
+    # the first 3 chunks ran eagerly (the warm-up), then each chunk shape was captured when seen again
+    assert sorted(len(c.index) for c in graphed.graphs.values()) == [1797 - 16 * 64, 16 * 64]
+    assert graphed.last_replayed is min(graphed.graphs.values(), key=lambda c: len(c.index))  # the epoch's last
+    for g, h in zip(graphed.gradients(), eager.gradients(), strict=True):
+        assert torch.equal(g, h)
+    for group in graphed.optimizer.param_groups + eager.optimizer.param_groups:  # the old graphs go
+        group["lr"] /= 2
+    _fit_both(graphed, eager, split, epochs=1)
+    assert graphed.graphs == {}  # this epoch ran each shape eagerly once at the new rate
+    _fit_both(graphed, eager, split, epochs=1)
+    assert [key[-1] for key in graphed.graphs] == [tuple(g["lr"] for g in graphed.optimizer.param_groups)] * 2
+    graphed.load_optimizer_state(graphed.optimizer_state())  # new state tensors: the graphs must go
+    assert graphed.graphs == {} and graphed.last_replayed is None
+
+
+def test_a_step_that_cannot_be_captured_warns_once_and_trains_on_eagerly(monkeypatch):
+    graphed, eager, split = _digits_pair(monkeypatch, fail=True, **{"optimizer.momentum": 0.9})
+    with pytest.warns(RuntimeWarning, match="train.cuda_graph: the step could not be captured") as caught:
+        _fit_both(graphed, eager, split, epochs=3)
+    assert len(caught) == 1 and graphed.failed and graphed.graphs == {}
 
 
 def _train(tmp_path, name, graph, **sections):

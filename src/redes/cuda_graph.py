@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import warnings
 from dataclasses import dataclass
-from typing import Optional, Union
+from typing import Any, Callable, Optional, Union
 
 import torch
 
@@ -84,6 +84,8 @@ class GraphedEngine(ModuleEngine):
             captured.graph.replay()
             return self._results(captured)
         self.last_replayed = None
+        # graphs of other data or learning rates will not replay again: their memory goes
+        self.graphs = {k: v for k, v in self.graphs.items() if k[:4] == key[:4] and k[-1] == key[-1]}
         seen = self.eager_calls.get(key, 0)
         self.eager_calls[key] = seen + 1
         if self.failed:
@@ -103,14 +105,11 @@ class GraphedEngine(ModuleEngine):
 
     def _capture(self, key: tuple, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor,
                  batch_size: int) -> list[StepResult]:
-        # graphs of other data or learning rates will not replay again: their memory goes
-        self.graphs = {k: v for k, v in self.graphs.items() if k[:4] == key[:4] and k[-1] == key[-1]}
         static_index = index.clone()
         self.optimizer.zero_grad(set_to_none=True)  # the graph's backward writes gradients of its own
-        graph = torch.cuda.CUDAGraph()
         try:
-            with torch.cuda.graph(graph, stream=self.stream):
-                statistics, has_penalty = self.chunk_statistics(x, y, static_index, batch_size)
+            graph, (statistics, has_penalty) = record(
+                self.stream, lambda: self.chunk_statistics(x, y, static_index, batch_size))
         except RuntimeError as error:  # an operation that cannot be captured: train on, eagerly
             warnings.warn(f"train.cuda_graph: the step could not be captured ({error}); training without "
                           "a CUDA graph", RuntimeWarning, stacklevel=2)
@@ -136,6 +135,15 @@ class GraphedEngine(ModuleEngine):
         super().load_optimizer_state(state)  # a CPU run's checkpoint says capturable=False
         _capturable(self.optimizer)
         self.graphs, self.last_replayed = {}, None  # the graphs read the replaced state tensors: capture again
+
+
+def record(stream: torch.cuda.Stream, body: Callable[[], Any]) -> tuple[torch.cuda.CUDAGraph, Any]:
+    """`body()` captured as a CUDA graph on `stream`, and what it returned: tensors in the graph's memory, which
+    each replay writes again. Capturing runs nothing."""
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph, stream=stream):
+        outputs = body()
+    return graph, outputs
 
 
 def _capturable(optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
