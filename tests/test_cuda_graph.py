@@ -58,6 +58,44 @@ def test_index_chunks_hold_the_batches_that_batches_cuts(sampler):
         assert torch.equal(a, b)
 
 
+class _GraphOnCpu:
+    """A stand-in for a captured CUDA graph on the CPU: "capturing" runs the body (the steps the first replay
+    takes), and each later replay runs it again and writes its statistics and gradients over the captured
+    ones, as a replay writes the graph's memory. The graphed engine's bookkeeping and the training loop's
+    path for it are tested with it here; the capture itself on a GPU, below."""
+
+    def __init__(self, body):
+        self.body, self.fresh = body, True
+        self.outputs = body()
+
+    def replay(self):
+        if self.fresh:  # the capture took these steps
+            self.fresh = False
+            return
+        statistics, _, grads = self.body()
+        self.outputs[0].copy_(statistics)
+        for captured, grad in zip(self.outputs[2], grads, strict=True):
+            captured.copy_(grad)
+
+
+@pytest.fixture
+def graphs_on_cpu(monkeypatch):
+    """The module engine on the CPU built as a GraphedEngine, with `_GraphOnCpu` graphs and no side stream.
+    Returns the list of the graphs made; with "fail" in it first, every capture fails instead."""
+    made = []
+
+    def record(stream, body):
+        if made == ["fail"]:
+            raise RuntimeError("operation not permitted when stream is capturing")
+        made.append(_GraphOnCpu(body))
+        return made[-1], made[-1].outputs
+    monkeypatch.setattr(cuda_graph, "uses_cuda_graph", lambda setting, engine, device: setting and engine == "module")
+    monkeypatch.setattr(torch.cuda, "Stream", lambda device: None)
+    monkeypatch.setattr(GraphedEngine, "_on_stream", lambda self, run, *args: run(*args))
+    monkeypatch.setattr(cuda_graph, "record", record)
+    return made
+
+
 class _PressCtrlC(Callback):
     def on_batch_end(self, state, loss):
         if state.epoch == 2 and state.step == 5:
@@ -70,14 +108,15 @@ class _PressCtrlC(Callback):
      "optimizer": {"name": "adam", "lr": 0.01}},
     {"data": {"name": "linear", "n_samples": 300}, "train": {"sampler": "replacement", "batch_size": 16}},
 ])
-def test_steps_taken_a_chunk_at_a_time_train_as_one_at_a_time(tmp_path, monkeypatch, sections):
-    """The training loop's path for a CUDA graph of several steps (`steps_per_call` > 1), run eagerly on the
-    CPU: the same numbers bit for bit, and Ctrl-C (which ends the chunk under way) then resume too."""
+def test_graphed_training_on_the_cpu_stand_in_is_eager_training_bit_for_bit(tmp_path, monkeypatch, graphs_on_cpu,
+                                                                            sections):
+    """`redes train` with the graphed engine, 4 steps a chunk, against the same run one eager step at a time:
+    the same numbers bit for bit, also through Ctrl-C (which ends the chunk under way) and resume."""
     import redes.trainer as trainer
 
-    one = redes.train(fast_config(**sections), out=tmp_path / "one", verbose=False)
-    monkeypatch.setattr(ModuleEngine, "steps_per_call", 4)
+    monkeypatch.setattr(GraphedEngine, "steps_per_call", 4)
     chunked = redes.train(fast_config(**sections), out=tmp_path / "chunked", verbose=False)
+    assert graphs_on_cpu  # chunks were captured and replayed
     monkeypatch.setattr(trainer, "ProgressBar", lambda file: _PressCtrlC())
     with pytest.raises(TrainingInterrupted):
         redes.train(fast_config(**sections), out=tmp_path / "stopped")
@@ -85,56 +124,24 @@ def test_steps_taken_a_chunk_at_a_time_train_as_one_at_a_time(tmp_path, monkeypa
     assert (stopped["epoch"], stopped["step"]) == (2, 8)  # the chunk that step 5 is in ends at step 8
     monkeypatch.setattr(trainer, "ProgressBar", lambda file: Callback())
     resumed = redes.resume(tmp_path / "stopped", verbose=False)
+    graphs = len(graphs_on_cpu)
+    eager = redes.train(fast_config(**{**sections, "train": {**sections.get("train", {}), "cuda_graph": False}}),
+                        out=tmp_path / "eager", verbose=False)
+    assert len(graphs_on_cpu) == graphs  # none captured: one eager step at a time
     for run in (chunked, resumed):
         assert [{k: v for k, v in row.items() if k != "seconds"} for row in run.history] == \
-            [{k: v for k, v in row.items() if k != "seconds"} for row in one.history]
-        assert (run.path / "model.safetensors").read_bytes() == (one.path / "model.safetensors").read_bytes()
+            [{k: v for k, v in row.items() if k != "seconds"} for row in eager.history]
+        assert (run.path / "model.safetensors").read_bytes() == (eager.path / "model.safetensors").read_bytes()
 
 
-class _GraphOnCpu:
-    """A stand-in for a captured CUDA graph on the CPU: "capturing" runs the body (the steps the first replay
-    takes), and each later replay runs it again and writes its statistics and gradients over the captured
-    tensors, as a replay writes the graph's memory. The engine's bookkeeping is tested with it here; the
-    capture itself on a GPU, below."""
-
-    def __init__(self, body, model):
-        self.body, self.params, self.fresh = body, list(model.parameters()), True
-        self.outputs = body()
-        self.grads = [p.grad for p in self.params]
-
-    def replay(self):
-        if self.fresh:  # the capture took these steps
-            self.fresh = False
-            return
-        statistics, _ = self.body()
-        self.outputs[0].copy_(statistics)
-        for p, grad in zip(self.params, self.grads):
-            grad.copy_(p.grad)
-            p.grad = grad
-
-
-def _graphed_on_cpu(monkeypatch, cfg, model, loss="cross_entropy", fail=False):
-    """A GraphedEngine over a CPU model, its graphs `_GraphOnCpu`s (or captures that fail), with no side stream."""
-    monkeypatch.setattr(torch.cuda, "Stream", lambda device: None)
-    monkeypatch.setattr(GraphedEngine, "_on_stream", lambda self, run, *args: run(*args))
-    engine = GraphedEngine(model, loss, cfg.optimizer, cfg.regularization)
-
-    def record(stream, body):
-        if fail:
-            raise RuntimeError("operation not permitted when stream is capturing")
-        graph = _GraphOnCpu(body, model)
-        return graph, graph.outputs
-    monkeypatch.setattr(cuda_graph, "record", record)
-    return engine
-
-
-def _digits_pair(monkeypatch, fail=False, **settings):
+def _digits_pair(**settings):
+    """A graphed engine (on the CPU stand-in) and an eager one from the same weights, and digits."""
     cfg = load_config(settings={"model.hidden": [32], **settings})
     x, y = load_digits(return_X_y=True)
     split = Split(torch.tensor(x / 16, dtype=torch.float32), torch.tensor(y))
     model = build_model(cfg.model, 64, 10, torch.Generator().manual_seed(0))
     eager = ModuleEngine(copy.deepcopy(model), "cross_entropy", cfg.optimizer, cfg.regularization)
-    return _graphed_on_cpu(monkeypatch, cfg, model, fail=fail), eager, split
+    return build_engine(cfg.train, model, "cross_entropy", cfg.optimizer, cfg.regularization), eager, split
 
 
 def _fit_both(graphed, eager, split, epochs):
@@ -148,9 +155,9 @@ def _fit_both(graphed, eager, split, epochs):
 
 @pytest.mark.parametrize("settings", [{"optimizer.name": "sgd", "optimizer.momentum": 0.9, "regularization.l1": 1e-4},
                                       {"optimizer.name": "adam", "regularization.l2": 1e-3}])
-def test_the_graphed_engine_captures_each_chunk_shape_after_one_eager_run_and_keeps_the_numbers(monkeypatch,
+def test_the_graphed_engine_captures_each_chunk_shape_after_one_eager_run_and_keeps_the_numbers(graphs_on_cpu,
                                                                                                 settings):
-    graphed, eager, split = _digits_pair(monkeypatch, **settings)
+    graphed, eager, split = _digits_pair(**settings)
     _fit_both(graphed, eager, split, epochs=3)
     # the first 3 chunks ran eagerly (the warm-up), then each chunk shape was captured when seen again
     assert sorted(len(c.index) for c in graphed.graphs.values()) == [1797 - 16 * 64, 16 * 64]
@@ -167,8 +174,9 @@ def test_the_graphed_engine_captures_each_chunk_shape_after_one_eager_run_and_ke
     assert graphed.graphs == {} and graphed.last_replayed is None
 
 
-def test_a_step_that_cannot_be_captured_warns_once_and_trains_on_eagerly(monkeypatch):
-    graphed, eager, split = _digits_pair(monkeypatch, fail=True, **{"optimizer.momentum": 0.9})
+def test_a_step_that_cannot_be_captured_warns_once_and_trains_on_eagerly(graphs_on_cpu):
+    graphs_on_cpu.append("fail")
+    graphed, eager, split = _digits_pair(**{"optimizer.momentum": 0.9})
     with pytest.warns(RuntimeWarning, match="train.cuda_graph: the step could not be captured") as caught:
         _fit_both(graphed, eager, split, epochs=3)
     assert len(caught) == 1 and graphed.failed and graphed.graphs == {}

@@ -17,6 +17,7 @@ import torch
 
 from redes.engines import ModuleEngine, StepResult
 from redes.errors import RedesError
+from redes.losses import predictions
 
 
 def uses_cuda_graph(setting: Union[str, bool], engine: str, device: torch.device) -> bool:
@@ -76,6 +77,8 @@ class GraphedEngine(ModuleEngine):
         return super().step(x, y)
 
     def steps(self, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor, batch_size: int) -> list[StepResult]:
+        """A step on each `batch_size` rows of `index` in turn (rows of the resident x and y): what the training
+        loop hands over, `steps_per_call` batches at a time. Replayed where a graph of this chunk is captured."""
         rates = tuple(group["lr"] for group in self.optimizer.param_groups)
         key = (x.data_ptr(), y.data_ptr(), tuple(x.shape), tuple(y.shape), len(index), batch_size, rates)
         captured = self.graphs.get(key)
@@ -89,10 +92,35 @@ class GraphedEngine(ModuleEngine):
         seen = self.eager_calls.get(key, 0)
         self.eager_calls[key] = seen + 1
         if self.failed:
-            return super().steps(x, y, index, batch_size)
+            return self._eager_steps(x, y, index, batch_size)
         if seen == 0 or sum(self.eager_calls.values()) <= self.WARMUP:
-            return self._on_stream(super().steps, x, y, index, batch_size)
+            return self._on_stream(self._eager_steps, x, y, index, batch_size)
         return self._capture(key, x, y, index, batch_size)
+
+    def _eager_steps(self, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor,
+                     batch_size: int) -> list[StepResult]:
+        statistics, has_penalty, _ = self._chunk(x, y, index, batch_size)
+        return self._step_results(statistics, has_penalty)
+
+    def _chunk(self, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor, batch_size: int) -> tuple:
+        """The steps of `steps`, as a graph captures them: each one's loss, penalty value and correct count in
+        a row of a (steps, 3) tensor (a graph's outputs are tensors it writes), whether there is a penalty, and
+        the gradients the last step leaves."""
+        rows, has_penalty = [], False
+        for part in index.split(batch_size):
+            xb, yb = x.index_select(0, part), y.index_select(0, part)
+            result = self.step(xb, yb)
+            zero = result.loss.new_zeros(())
+            correct = zero if self.loss_name == "mse" else (predictions(result.outputs, self.loss_name) == yb).sum()
+            penalty, has_penalty = (zero, False) if result.penalty is None else (result.penalty, True)
+            rows.append(torch.stack([result.loss, penalty.to(zero.dtype), correct.to(zero.dtype)]))
+        return torch.stack(rows), has_penalty, [p.grad for p in self.model.parameters()]
+
+    def _step_results(self, statistics: torch.Tensor, has_penalty: bool) -> list[StepResult]:
+        """One `StepResult` per row of `_chunk`'s statistics (views of them: no kernel, no host sync)."""
+        classify = self.loss_name != "mse"
+        return [StepResult(row[0], row[1] if has_penalty else None, None, row[2] if classify else None)
+                for row in statistics.unbind(0)]
 
     def _on_stream(self, run, *args):
         """`run(*args)` on the capture's stream, ordered after and before the work on the current stream."""
@@ -108,15 +136,14 @@ class GraphedEngine(ModuleEngine):
         static_index = index.clone()
         self.optimizer.zero_grad(set_to_none=True)  # the graph's backward writes gradients of its own
         try:
-            graph, (statistics, has_penalty) = record(
-                self.stream, lambda: self.chunk_statistics(x, y, static_index, batch_size))
+            graph, (statistics, has_penalty, grads) = record(
+                self.stream, lambda: self._chunk(x, y, static_index, batch_size))
         except RuntimeError as error:  # an operation that cannot be captured: train on, eagerly
             warnings.warn(f"train.cuda_graph: the step could not be captured ({error}); training without "
                           "a CUDA graph", RuntimeWarning, stacklevel=2)
             self.failed, self.graphs = True, {}
             self.optimizer.zero_grad(set_to_none=True)
-            return ModuleEngine.steps(self, x, y, index, batch_size)
-        grads = [p.grad for p in self.model.parameters()]
+            return self._eager_steps(x, y, index, batch_size)
         captured = self.graphs[key] = _Captured(graph, (x, y), static_index, statistics, grads, has_penalty)
         graph.replay()  # capturing ran nothing: this replay is the steps
         return self._results(captured)
@@ -124,7 +151,7 @@ class GraphedEngine(ModuleEngine):
     def _results(self, captured: _Captured) -> list[StepResult]:
         """The steps' statistics, copied out of the graph's memory before the next replay writes over them."""
         self.last_replayed = captured
-        return self.step_results(captured.statistics.clone(), captured.has_penalty)
+        return self._step_results(captured.statistics.clone(), captured.has_penalty)
 
     def gradients(self) -> list:
         if self.last_replayed is None:

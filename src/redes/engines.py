@@ -20,7 +20,7 @@ from torch import nn
 
 from redes.config import OptimizerConfig, RegularizationConfig, TrainConfig
 from redes.errors import RedesError
-from redes.losses import loss_function, penalized_weights, predictions, weight_penalty
+from redes.losses import loss_function, penalized_weights, weight_penalty
 from redes.manual import optim as manual_optim
 from redes.manual.backends import namespace, one_blas_thread
 from redes.manual.network import Network
@@ -115,35 +115,6 @@ class ModuleEngine:
         result = self._forward_backward(x, y)
         self.optimizer.step()
         return result
-
-    steps_per_call = 1  # batches the training loop hands to `steps` at once; more where a call is one launch
-
-    def steps(self, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor, batch_size: int) -> list[StepResult]:
-        """A step on each `batch_size` rows of `index` in turn (rows of x and y, gathered here), the way a
-        CUDA graph of several steps takes them (`GraphedEngine`): the training loop calls this when
-        `steps_per_call` > 1, and the graphed engine runs it eagerly before it captures."""
-        statistics, has_penalty = self.chunk_statistics(x, y, index, batch_size)
-        return self.step_results(statistics, has_penalty)
-
-    def chunk_statistics(self, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor,
-                         batch_size: int) -> tuple[torch.Tensor, bool]:
-        """The steps of `steps`, leaving each one's loss, penalty value and correct count in one row of a
-        (steps, 3) tensor (a CUDA graph's outputs must be tensors it writes), and whether there is a penalty."""
-        rows, has_penalty = [], False
-        for part in index.split(batch_size):
-            xb, yb = x.index_select(0, part), y.index_select(0, part)
-            result = self.step(xb, yb)
-            zero = result.loss.new_zeros(())
-            correct = zero if self.loss_name == "mse" else (predictions(result.outputs, self.loss_name) == yb).sum()
-            penalty, has_penalty = (zero, False) if result.penalty is None else (result.penalty, True)
-            rows.append(torch.stack([result.loss, penalty.to(zero.dtype), correct.to(zero.dtype)]))
-        return torch.stack(rows), has_penalty
-
-    def step_results(self, statistics: torch.Tensor, has_penalty: bool) -> list[StepResult]:
-        """One `StepResult` per row of `chunk_statistics`' tensor (views of it: no kernel, no host sync)."""
-        classify = self.loss_name != "mse"
-        return [StepResult(row[0], row[1] if has_penalty else None, None, row[2] if classify else None)
-                for row in statistics.unbind(0)]
 
     def gradients(self) -> list:
         """The gradients the last step used, in `model.parameters()` order (None where a parameter had none)."""

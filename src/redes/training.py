@@ -217,8 +217,8 @@ def _loop(state: FitState, train: Split, val: Optional[Split], loss: str, batch_
 def _steps_taken(engine, train: Split, batch_size: int, sampler: str, generator: torch.Generator,
                  skip: int) -> Iterator[list]:
     """One epoch's training steps after its first `skip`, as lists of (result, targets) taken at once: one
-    step per batch, or `engine.steps_per_call` steps in one call (a CUDA graph's chunk; its targets are
-    the batches' indices, of which only the length is read, the engine having counted correct predictions)."""
+    step per batch, or `engine.steps_per_call` steps in one call of `engine.steps` (a CUDA graph's chunk; its
+    targets are the batches' indices, of which only the length is read: the engine counted correct predictions)."""
     per_call = getattr(engine, "steps_per_call", 1)
     if per_call == 1:
         for x, y in itertools.islice(batches(train.x, train.y, batch_size, sampler, generator), skip, None):
