@@ -209,9 +209,11 @@ def test_graphed_training_gives_the_eager_numbers(tmp_path, optimizer, regulariz
 
 
 @cuda
-def test_graphed_bf16_training_gives_the_eager_numbers(tmp_path):
-    _assert_same_run(_train(tmp_path, "graphed", True, train={"precision": "bf16"}),
-                     _train(tmp_path, "eager", False, train={"precision": "bf16"}))
+@pytest.mark.parametrize("precision", ["bf16", "tf32"])
+def test_graphed_bf16_and_tf32_training_gives_the_eager_numbers(tmp_path, precision):
+    _assert_same_run(_train(tmp_path, "graphed", True, train={"precision": precision}),
+                     _train(tmp_path, "eager", False, train={"precision": precision}))
+    assert torch.get_float32_matmul_precision() == "highest"  # tf32 only while a step runs
 
 
 @cuda

@@ -10,7 +10,7 @@ import torch
 import redes
 from redes.config import load_config
 from redes.data import Split
-from redes.engines import build_engine
+from redes.engines import build_engine, tf32_matmuls
 from redes.errors import RedesError
 from redes.models import build_model
 from redes.training import fit
@@ -120,10 +120,25 @@ def test_freed_host_memory_is_kept_for_the_next_step_not_faulted_in_again():
     assert faults["keep"] < faults["default"] / 4, faults
 
 
+@pytest.mark.parametrize("precision", ["bf16", "tf32"])
 @pytest.mark.parametrize("setting", [["train.engine=manual"], ["train.dtype=float64"]])
-def test_bf16_is_refused_where_it_cannot_be_honoured(setting):
-    with pytest.raises(RedesError, match="train.precision=bf16 needs"):
-        load_config(overrides=["train.precision=bf16", *setting])
+def test_bf16_and_tf32_are_refused_where_they_cannot_be_honoured(precision, setting):
+    with pytest.raises(RedesError, match=f"train.precision={precision} needs train.engine=module or autograd"):
+        load_config(overrides=[f"train.precision={precision}", *setting])
+
+
+def test_tf32_is_refused_off_cuda_before_training(tmp_path):
+    with pytest.raises(RedesError, match="train.precision=tf32 needs a CUDA device .* not cpu"):
+        redes.train(fast_config(train={"precision": "tf32", "device": "cpu"}), out=tmp_path / "run", verbose=False)
+    assert not (tmp_path / "run" / "checkpoint.safetensors").exists()
+
+
+def test_tf32_matmuls_are_on_only_while_held():
+    assert torch.get_float32_matmul_precision() == "highest"
+    with pytest.raises(ZeroDivisionError), tf32_matmuls():
+        assert torch.get_float32_matmul_precision() == "high"  # cuBLAS may use TF32 tensor cores
+        1 / 0
+    assert torch.get_float32_matmul_precision() == "highest"
 
 
 def test_redes_bench_quick_prints_its_rows_and_json(cli):

@@ -95,7 +95,7 @@ def notebook001(sizes: Sizes, device: torch.device = torch.device("cpu")) -> dic
     """Seconds per epoch, in each round (`timed_rounds`), of the notebook-001 MLP on CIFAR-shaped images: the
     notebook's DataLoader path (batches moved to `device` as the notebook moves them), redes with the images on
     `device` (the module engine, `redes train`'s default, in fp32 and bf16, and the manual engine; on CUDA also
-    without its CUDA graph), and the forward and backward matrix products alone."""
+    without its CUDA graphs, and in tf32), and the forward and backward matrix products alone."""
     images, labels = baselines.cifar_shaped(sizes.images)
     x = (images.permute(0, 3, 1, 2).reshape(len(images), -1).float() / 255 - 0.5) / 0.5  # (N, 3072) in [-1, 1]
     split = Split(x.to(device), labels.to(device))
@@ -116,7 +116,9 @@ def notebook001(sizes: Sizes, device: torch.device = torch.device("cpu")) -> dic
     }
     if device.type == "cuda":
         eager, _ = _engine(NOTEBOOK001, 3072, 10, device, cuda_graph=False)
+        tf32, _ = _engine(NOTEBOOK001, 3072, 10, device, precision="tf32")
         candidates["redes_eager"] = _fit_epoch(eager, split, 128)
+        candidates["redes_tf32"] = _fit_epoch(tf32, split, 128)
     return timed_rounds(candidates, sizes.repeats)
 
 

@@ -134,8 +134,9 @@ class TrainConfig(_Section):
         "fast", description="manual engine: fast reuses forward values (h(1-h), 1-h^2); naive recomputes them")
     dtype: Literal["float32", "float64"] = Field("float32", description="floating-point precision of the "
                                                                         "model and the data")
-    precision: Literal["fp32", "bf16"] = Field("fp32", description="bf16: forward and backward under bfloat16 "
-                                                                   "autocast (module/autograd engines, float32)")
+    precision: Literal["fp32", "tf32", "bf16"] = Field(
+        "fp32", description="tf32: float32 with the step's matrix products on TF32 tensor cores (CUDA); bf16: "
+                            "forward and backward under bfloat16 autocast (both: module/autograd engines, float32)")
     fast: bool = Field(True, description="fused optimizer steps where torch has them, the manual engine's "
                                          "SGD weight gradients added straight into its momentum buffer, freed "
                                          "host memory kept for the next step (false: the plain loops, for "
@@ -155,9 +156,9 @@ class TrainConfig(_Section):
         if self.engine != "manual" and (self.backend != "torch" or self.backward != "fast"):
             key = "backend=numpy" if self.backend != "torch" else "backward=naive"
             raise ValueError(f"train.{key} needs train.engine=manual (got train.engine={self.engine})")
-        if self.precision == "bf16" and (self.engine == "manual" or self.dtype != "float32"):
-            raise ValueError("train.precision=bf16 needs train.engine=module or autograd and train.dtype=float32 "
-                             f"(got train.engine={self.engine}, train.dtype={self.dtype})")
+        if self.precision != "fp32" and (self.engine == "manual" or self.dtype != "float32"):
+            raise ValueError(f"train.precision={self.precision} needs train.engine=module or autograd and "
+                             f"train.dtype=float32 (got train.engine={self.engine}, train.dtype={self.dtype})")
         return self
 
 

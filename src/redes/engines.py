@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 from dataclasses import dataclass
-from typing import Optional
+from typing import Iterator, Optional
 
 import numpy as np
 import torch
@@ -62,6 +62,18 @@ def build_optimizer(cfg: OptimizerConfig, model: nn.Module, fast: bool = True,
     return kind(groups, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay, **speed)
 
 
+@contextlib.contextmanager
+def tf32_matmuls() -> Iterator[None]:
+    """float32 matrix products on TF32 tensor cores (inputs rounded to a 10-bit mantissa, float32 sums) while it
+    is held (`train.precision: tf32`); the process's setting is given back afterwards, so evaluation is fp32."""
+    before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("high")
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(before)
+
+
 def l2_as_weight_decay(fast: bool, l2: float, cfg: OptimizerConfig) -> bool:
     """Whether an L2 penalty is applied as the optimizer's weight decay 2 l2 on the weight matrices (train.fast,
     SGD or Adam: both add the decay to the gradient, as the penalty would; AdamW's decay is decoupled)."""
@@ -83,8 +95,12 @@ class ModuleEngine:
         self.l2_as_decay = False  # set by _build_optimizer
         self.optimizer = self._build_optimizer(optimizer)
         device = next(model.parameters()).device.type
+        if precision == "tf32" and device != "cuda":
+            raise RedesError(f"train.precision=tf32 needs a CUDA device (TF32 is the tensor-core format of NVIDIA "
+                             f"GPUs from Ampere on), not {device}; use fp32, or bf16 where the CPU has bfloat16 units")
         self.autocast = functools.partial(torch.autocast, device, dtype=torch.bfloat16) if precision == "bf16" \
             else contextlib.nullcontext
+        self.matmuls = tf32_matmuls if precision == "tf32" else contextlib.nullcontext
 
     def _build_optimizer(self, cfg: OptimizerConfig):
         self.l2_as_decay = l2_as_weight_decay(self.fast, self.l2, cfg)
@@ -103,11 +119,12 @@ class ModuleEngine:
         return value if penalty is None else penalty.detach() + value
 
     def _forward_backward(self, x: torch.Tensor, y: torch.Tensor) -> StepResult:
-        with self.autocast():
-            outputs = self.model(x)  # (B, n_in) -> (B, n_out)
-        loss = self.loss_fn(outputs.to(x.dtype), y)  # the loss in the data's precision, also under bf16
-        penalty = self._penalty()
-        (loss if penalty is None else loss + penalty).backward()
+        with self.matmuls():  # tf32: the backward's products too; autocast (bf16) wraps the forward only
+            with self.autocast():
+                outputs = self.model(x)  # (B, n_in) -> (B, n_out)
+            loss = self.loss_fn(outputs.to(x.dtype), y)  # the loss in the data's precision, also under bf16
+            penalty = self._penalty()
+            (loss if penalty is None else loss + penalty).backward()
         return StepResult(loss.detach(), self._penalty_value(penalty), outputs.detach())
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> StepResult:
