@@ -107,6 +107,8 @@ class _PressCtrlC(Callback):
     {"model": {"hidden": [32], "dropout": 0.2, "batchnorm": True}, "regularization": {"l1": 1e-4, "l2": 1e-3},
      "optimizer": {"name": "adam", "lr": 0.01}},
     {"data": {"name": "linear", "n_samples": 300}, "train": {"sampler": "replacement", "batch_size": 16}},
+    {"data": {"name": "bernoulli", "n_samples": 500, "n_features": 20}, "train": {"sampler": "contiguous",
+                                                                                 "batch_size": 16}},
 ])
 def test_graphed_training_on_the_cpu_stand_in_is_eager_training_bit_for_bit(tmp_path, monkeypatch, graphs_on_cpu,
                                                                             sections):

@@ -103,18 +103,24 @@ class GraphedEngine(ModuleEngine):
         return self._step_results(statistics, has_penalty)
 
     def _chunk(self, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor, batch_size: int) -> tuple:
-        """The steps of `steps`, as a graph captures them: each one's loss, penalty value and correct count in
-        a row of a (steps, 3) tensor (a graph's outputs are tensors it writes), whether there is a penalty, and
-        the gradients the last step leaves."""
-        rows, has_penalty = [], False
-        for part in index.split(batch_size):
-            xb, yb = x.index_select(0, part), y.index_select(0, part)
-            result = self.step(xb, yb)
-            zero = result.loss.new_zeros(())
-            correct = zero if self.loss_name == "mse" else (predictions(result.outputs, self.loss_name) == yb).sum()
-            penalty, has_penalty = (zero, False) if result.penalty is None else (result.penalty, True)
-            rows.append(torch.stack([result.loss, penalty.to(zero.dtype), correct.to(zero.dtype)]))
-        return torch.stack(rows), has_penalty, [p.grad for p in self.model.parameters()]
+        """The steps of `steps`, as a graph captures them: the chunk's rows gathered at once, then each step's
+        loss, penalty value and correct count in a row of a (steps, 3) tensor (a graph's outputs are tensors it
+        writes; counted for the whole chunk at its end, a few kernels instead of a few a step), whether there
+        is a penalty, and the gradients the last step leaves."""
+        targets = y.index_select(0, index)
+        results = [self.step(xb, yb) for xb, yb in zip(x.index_select(0, index).split(batch_size),
+                                                        targets.split(batch_size))]
+        losses = torch.stack([result.loss for result in results])
+        has_penalty = results[0].penalty is not None
+        penalties = torch.stack([r.penalty for r in results]).to(losses.dtype) if has_penalty else \
+            torch.zeros_like(losses)
+        if self.loss_name == "mse":
+            correct = torch.zeros_like(losses)
+        else:
+            hits = predictions(torch.cat([result.outputs for result in results]), self.loss_name) == targets
+            correct = _sums_per_batch(hits, batch_size).to(losses.dtype)
+        statistics = torch.stack([losses, penalties, correct], dim=1)
+        return statistics, has_penalty, [p.grad for p in self.model.parameters()]
 
     def _step_results(self, statistics: torch.Tensor, has_penalty: bool) -> list[StepResult]:
         """One `StepResult` per row of `_chunk`'s statistics (views of them: no kernel, no host sync)."""
@@ -162,6 +168,13 @@ class GraphedEngine(ModuleEngine):
         super().load_optimizer_state(state)  # a CPU run's checkpoint says capturable=False
         _capturable(self.optimizer)
         self.graphs, self.last_replayed = {}, None  # the graphs read the replaced state tensors: capture again
+
+
+def _sums_per_batch(values: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """The sum of each `batch_size` values in turn (the last batch may be shorter), in two or three kernels."""
+    full = len(values) // batch_size * batch_size
+    sums = values[:full].view(-1, batch_size).sum(1)
+    return sums if full == len(values) else torch.cat([sums, values[full:].sum().view(1)])
 
 
 def record(stream: torch.cuda.Stream, body: Callable[[], Any]) -> tuple[torch.cuda.CUDAGraph, Any]:
