@@ -1,4 +1,4 @@
-"""The module engine's training step replayed as one CUDA graph (`train.cuda_graph`).
+"""The module engine's training steps replayed as CUDA graphs, a chunk of steps a launch (`train.cuda_graph`).
 
 On a GPU, a small MLP's step is a few dozen short kernels and launching them one by one from Python
 takes longer than running them. A CUDA graph records a chunk of whole steps (each one's batch gathered
@@ -57,7 +57,7 @@ class GraphedEngine(ModuleEngine):
     """
 
     WARMUP = 3
-    steps_per_call = 16  # 16 steps of notebook 001 are about a millisecond on an H200: Ctrl-C still stops at once
+    steps_per_call = 16  # one launch spread over 16 steps, few enough that Ctrl-C still stops at once
 
     def __init__(self, model, loss: str, optimizer, regularization, fast: bool = True, precision: str = "fp32"):
         super().__init__(model, loss, optimizer, regularization, fast, precision)
