@@ -103,13 +103,14 @@ class GraphedEngine(ModuleEngine):
         return self._step_results(statistics, has_penalty)
 
     def _chunk(self, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor, batch_size: int) -> tuple:
-        """The steps of `steps`, as a graph captures them: the chunk's rows gathered at once, then each step's
-        loss, penalty value and correct count in a row of a (steps, 3) tensor (a graph's outputs are tensors it
+        """The steps of `steps`, as a graph captures them: each step's inputs gathered by its batch's indices (one
+        batch in memory at a time, whatever the chunk), the chunk's targets at once; then each step's loss,
+        penalty value and correct count in a row of a (steps, 3) tensor (a graph's outputs are tensors it
         writes; counted for the whole chunk at its end, a few kernels instead of a few a step), whether there
         is a penalty, and the gradients the last step leaves."""
         targets = y.index_select(0, index)
-        results = [self.step(xb, yb) for xb, yb in zip(x.index_select(0, index).split(batch_size),
-                                                        targets.split(batch_size))]
+        results = [self.step(x.index_select(0, part), yb) for part, yb in zip(index.split(batch_size),
+                                                                               targets.split(batch_size))]
         losses = torch.stack([result.loss for result in results])
         has_penalty = results[0].penalty is not None
         penalties = torch.stack([r.penalty for r in results]).to(losses.dtype) if has_penalty else \
