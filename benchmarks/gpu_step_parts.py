@@ -1,7 +1,7 @@
 """Where a graphed notebook-001 step's time goes on a GPU: microseconds per step of each part (the whole
 loop; of a chunk of `steps_per_call` steps in one graph: its replay alone, with the copy of its indices,
-through `engine.steps`, and its GPU time by CUDA events; one empty launch; cutting the epoch's index
-chunks). Needs CUDA; part of benchmarks/gpu.sh.
+through `engine.steps`, and its GPU time by CUDA events, also with train.precision=tf32; one empty launch;
+cutting the epoch's index chunks). Needs CUDA; part of benchmarks/gpu.sh.
 
     .venv/bin/python benchmarks/gpu_step_parts.py
 """
@@ -48,17 +48,24 @@ def replay_gpu_time(graph: torch.cuda.CUDAGraph, replays: int = 100) -> float:
     return start.elapsed_time(end) * 1000 / replays
 
 
+def graphed(split: Split, device: torch.device, **train):
+    """The notebook-001 engine (`train` settings on top), its timed epoch, and its captured full chunk."""
+    engine, _ = _engine(NOTEBOOK001, 3072, 10, device, **train)
+    fit_epoch = _fit_epoch(engine, split, BATCH)
+    for _ in range(2):
+        fit_epoch()  # warm-up: both chunk shapes (a full chunk, the epoch's last) are captured here
+    full = engine.steps_per_call * BATCH
+    return engine, fit_epoch, next(c for c in engine.graphs.values() if len(c.index) == full)
+
+
 def main() -> int:
     if not torch.cuda.is_available():
         sys.exit("benchmarks/gpu_step_parts.py needs a CUDA GPU")
     device = torch.device("cuda")
     x, y = torch.randn(IMAGES, 3072, device=device), torch.randint(0, 10, (IMAGES,), device=device)
-    engine, _ = _engine(NOTEBOOK001, 3072, 10, device)
-    fit_epoch = _fit_epoch(engine, Split(x, y), BATCH)
-    for _ in range(2):
-        fit_epoch()  # warm-up: both chunk shapes (a full chunk, the epoch's last) are captured here
+    engine, fit_epoch, captured = graphed(Split(x, y), device)
+    _, fit_tf32, captured_tf32 = graphed(Split(x, y), device, precision="tf32")
     chunk = engine.steps_per_call
-    captured = next(c for c in engine.graphs.values() if len(c.index) == chunk * BATCH)
     index = torch.randperm(IMAGES, device=device)[:chunk * BATCH]
     generator = torch.Generator().manual_seed(0)
 
@@ -71,9 +78,11 @@ def main() -> int:
         "copy index + replay": per_step(copy_and_replay, STEPS // chunk),
         "engine.steps (+ clone)": per_step(lambda: engine.steps(x, y, index, BATCH), STEPS // chunk),
         "GPU time per replay": replay_gpu_time(captured.graph),
+        "GPU time per replay, tf32": replay_gpu_time(captured_tf32.graph),
     }
     rows = {
         "fit epoch": min(fit_epoch() for _ in range(3)) / STEPS * 1e6,
+        "fit epoch, tf32": min(fit_tf32() for _ in range(3)) / STEPS * 1e6,
         **{name: micros / chunk for name, micros in per_chunk.items()},
         "one empty launch": per_step(lambda: x[:1, :1].add_(0)),
         "index_chunks()": per_step(lambda: index_chunks(IMAGES, BATCH, "shuffle", generator, device, chunk),
@@ -82,7 +91,7 @@ def main() -> int:
     print(f"notebook-001 step at batch {BATCH}, {chunk} steps a graph, {torch.cuda.get_device_name(device)}, "
           f"torch {torch.__version__}; microseconds per step")
     for name, micros in rows.items():
-        print(f"{name:<24} {micros:8.1f} us")
+        print(f"{name:<28} {micros:8.1f} us")
     return 0
 
 
