@@ -1,6 +1,8 @@
 """CUDA graphs (`train.cuda_graph`): when one is used, and that graphed steps give the eager steps' numbers.
 
-The GPU tests run where CUDA is (a lent GPU machine) and are skipped elsewhere.
+The graphed tests run on a CUDA GPU where there is one (a lent GPU machine), and elsewhere on the CPU with a
+stand-in for the captured graph (`_GraphOnCpu`): there they check the engine's bookkeeping and the training
+loop's path for it, on a GPU the capture itself.
 """
 
 import copy
@@ -25,7 +27,6 @@ from redes.models import build_model
 from redes.training import fit
 from tests.conftest import fast_config
 
-cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 CPU, GPU = torch.device("cpu"), torch.device("cuda")
 
 
@@ -96,6 +97,29 @@ def graphs_on_cpu(monkeypatch):
     return made
 
 
+@pytest.fixture
+def graph_device(request) -> str:
+    """Where the graphed tests run: a CUDA GPU where there is one, else the CPU with `_GraphOnCpu` graphs."""
+    if torch.cuda.is_available():
+        return "cuda"
+    request.getfixturevalue("graphs_on_cpu")
+    return "cpu"
+
+
+def _train(tmp_path, name, graph, device, verbose=False, **sections):
+    sections["train"] = {"device": device, "cuda_graph": graph, **sections.get("train", {})}
+    return redes.train(fast_config(**sections), out=tmp_path / name, verbose=verbose)
+
+
+def _assert_same_run(graphed, eager):
+    """The same numbers up to rounding: on a GPU, replayed kernels need not round as their eager launches did."""
+    for a, b in zip(graphed.history, eager.history, strict=True):
+        for key in a.keys() - {"seconds"}:
+            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), key
+    for p, q in zip(graphed.model.parameters(), eager.model.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5)
+
+
 class _PressCtrlC(Callback):
     def on_batch_end(self, state, loss):
         if state.epoch == 2 and state.step == 5:
@@ -110,30 +134,28 @@ class _PressCtrlC(Callback):
     {"data": {"name": "bernoulli", "n_samples": 500, "n_features": 20}, "train": {"sampler": "contiguous",
                                                                                  "batch_size": 16}},
 ])
-def test_graphed_training_on_the_cpu_stand_in_is_eager_training_bit_for_bit(tmp_path, monkeypatch, graphs_on_cpu,
-                                                                            sections):
-    """`redes train` with the graphed engine, 4 steps a chunk, against the same run one eager step at a time:
-    the same numbers bit for bit, also through Ctrl-C (which ends the chunk under way) and resume."""
+def test_graphed_training_through_ctrl_c_and_resume_is_eager_training(tmp_path, monkeypatch, graph_device, sections):
+    """`redes train` with the graphed engine, 4 steps a chunk, against the same run one eager step at a time,
+    also through Ctrl-C (which ends the chunk under way) and resume: on the CPU stand-in bit for bit."""
     import redes.trainer as trainer
 
     monkeypatch.setattr(GraphedEngine, "steps_per_call", 4)
-    chunked = redes.train(fast_config(**sections), out=tmp_path / "chunked", verbose=False)
-    assert graphs_on_cpu  # chunks were captured and replayed
+    chunked = _train(tmp_path, "chunked", "auto", graph_device, **sections)
     monkeypatch.setattr(trainer, "ProgressBar", lambda file: _PressCtrlC())
     with pytest.raises(TrainingInterrupted):
-        redes.train(fast_config(**sections), out=tmp_path / "stopped")
+        _train(tmp_path, "stopped", "auto", graph_device, verbose=True, **sections)  # the bar presses Ctrl-C
     stopped = load_tree(tmp_path / "stopped" / "checkpoint.safetensors", "checkpoint")["loop"]
     assert (stopped["epoch"], stopped["step"]) == (2, 8)  # the chunk that step 5 is in ends at step 8
     monkeypatch.setattr(trainer, "ProgressBar", lambda file: Callback())
     resumed = redes.resume(tmp_path / "stopped", verbose=False)
-    graphs = len(graphs_on_cpu)
-    eager = redes.train(fast_config(**{**sections, "train": {**sections.get("train", {}), "cuda_graph": False}}),
-                        out=tmp_path / "eager", verbose=False)
-    assert len(graphs_on_cpu) == graphs  # none captured: one eager step at a time
+    eager = _train(tmp_path, "eager", False, graph_device, **sections)
     for run in (chunked, resumed):
-        assert [{k: v for k, v in row.items() if k != "seconds"} for row in run.history] == \
-            [{k: v for k, v in row.items() if k != "seconds"} for row in eager.history]
-        assert (run.path / "model.safetensors").read_bytes() == (eager.path / "model.safetensors").read_bytes()
+        if graph_device == "cpu":
+            assert [{k: v for k, v in row.items() if k != "seconds"} for row in run.history] == \
+                [{k: v for k, v in row.items() if k != "seconds"} for row in eager.history]
+            assert (run.path / "model.safetensors").read_bytes() == (eager.path / "model.safetensors").read_bytes()
+        else:
+            _assert_same_run(run, eager)
 
 
 def _digits_pair(**settings):
@@ -184,55 +206,42 @@ def test_a_step_that_cannot_be_captured_warns_once_and_trains_on_eagerly(graphs_
     assert len(caught) == 1 and graphed.failed and graphed.graphs == {}
 
 
-def _train(tmp_path, name, graph, **sections):
-    sections["train"] = {"device": "cuda", "cuda_graph": graph, **sections.get("train", {})}
-    return redes.train(fast_config(**sections), out=tmp_path / name, verbose=False)
-
-
-def _assert_same_run(graphed, eager):
-    for a, b in zip(graphed.history, eager.history, strict=True):
-        for key in a.keys() - {"seconds"}:
-            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), key
-    for p, q in zip(graphed.model.parameters(), eager.model.parameters(), strict=True):
-        torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5)
-
-
-@cuda
 @pytest.mark.parametrize("optimizer, regularization", [
     ({"name": "sgd", "lr": 0.05, "momentum": 0.9}, {}),
     ({"name": "sgd", "lr": 0.05, "momentum": 0.9, "nesterov": True}, {"l1": 1e-4, "l2": 1e-3}),
     ({"name": "adam", "lr": 0.01, "weight_decay": 0.001}, {"l2": 1e-3}),
     ({"name": "adamw", "lr": 0.01, "weight_decay": 0.05}, {"l1": 1e-4}),
 ])
-def test_graphed_training_gives_the_eager_numbers(tmp_path, optimizer, regularization):
-    # digits: 19 full batches of 64 and a partial one per epoch, so replays and eager steps alternate
+def test_graphed_training_gives_the_eager_numbers(tmp_path, graph_device, optimizer, regularization):
+    # digits: 19 full batches of 64 and a partial one per epoch: a chunk of 16 steps, then 3 and a partial
     sections = {"optimizer": optimizer, "regularization": regularization}
-    _assert_same_run(_train(tmp_path, "graphed", True, **sections), _train(tmp_path, "eager", False, **sections))
+    _assert_same_run(_train(tmp_path, "graphed", True, graph_device, **sections),
+                     _train(tmp_path, "eager", False, graph_device, **sections))
 
 
-@cuda
 @pytest.mark.parametrize("precision", ["bf16", "tf32"])
-def test_graphed_bf16_and_tf32_training_gives_the_eager_numbers(tmp_path, precision):
-    _assert_same_run(_train(tmp_path, "graphed", True, train={"precision": precision}),
-                     _train(tmp_path, "eager", False, train={"precision": precision}))
+def test_graphed_bf16_and_tf32_training_gives_the_eager_numbers(tmp_path, graph_device, precision):
+    if precision == "tf32" and graph_device == "cpu":
+        pytest.skip("tf32 needs CUDA (its refusal on the CPU: tests/test_fast.py)")
+    _assert_same_run(_train(tmp_path, "graphed", True, graph_device, train={"precision": precision}),
+                     _train(tmp_path, "eager", False, graph_device, train={"precision": precision}))
     assert torch.get_float32_matmul_precision() == "highest"  # tf32 only while a step runs
 
 
-@cuda
-def test_dropout_and_batchnorm_train_under_a_graph(tmp_path):
-    run = _train(tmp_path, "run", True, model={"hidden": [64, 32], "dropout": 0.2, "batchnorm": True},
+def test_dropout_and_batchnorm_train_under_a_graph(tmp_path, graph_device):
+    run = _train(tmp_path, "run", True, graph_device, model={"hidden": [64, 32], "dropout": 0.2, "batchnorm": True},
                  train={"epochs": 5})
     losses = [row["train_loss"] for row in run.history]
     assert all(torch.isfinite(torch.tensor(losses))) and losses[-1] < 0.5 * losses[0]
     assert run.summary["test"]["accuracy"] > 0.9
 
 
-@cuda
-def test_the_engine_replays_chunks_of_steps_after_its_warmup_and_reports_the_graphs_gradients():
-    cfg = load_config(settings={"optimizer.name": "sgd", "optimizer.momentum": 0.9, "train.device": "cuda"})
+def test_the_engine_replays_chunks_of_steps_after_its_warmup_and_reports_the_graphs_gradients(graph_device):
+    device = torch.device(graph_device)
+    cfg = load_config(settings={"optimizer.name": "sgd", "optimizer.momentum": 0.9, "train.device": graph_device})
     generator = torch.Generator().manual_seed(0)
-    x, y = torch.randn(300, 8, generator=generator).to(GPU), torch.randn(300, 2, generator=generator).to(GPU)
-    model = build_model(cfg.model, 8, 2, torch.Generator().manual_seed(0)).to(GPU)
+    x, y = torch.randn(300, 8, generator=generator).to(device), torch.randn(300, 2, generator=generator).to(device)
+    model = build_model(cfg.model, 8, 2, torch.Generator().manual_seed(0)).to(device)
     graphed = build_engine(cfg.train, model, "mse", cfg.optimizer, cfg.regularization)  # regression
     eager = ModuleEngine(copy.deepcopy(model), "mse", cfg.optimizer, cfg.regularization)
     assert isinstance(graphed, GraphedEngine) and graphed.steps_per_call > 1
@@ -242,7 +251,7 @@ def test_the_engine_replays_chunks_of_steps_after_its_warmup_and_reports_the_gra
     # 19 batches of 16 an epoch: a chunk of 16 steps and one of 2 and a partial, both captured by the third
     assert sorted(len(c.index) for c in graphed.graphs.values()) == [44, 256]
     assert losses[0] == pytest.approx(losses[1], rel=1e-5)
-    index = torch.arange(64, device=GPU)
+    index = torch.arange(64, device=device)
     for _ in range(2):  # a new chunk shape: eager once, then captured and replayed
         graphed.steps(x, y, index, 32)
         for part in index.split(32):
@@ -250,22 +259,3 @@ def test_the_engine_replays_chunks_of_steps_after_its_warmup_and_reports_the_gra
     assert graphed.last_replayed is not None
     for g, h in zip(graphed.gradients(), eager.gradients(), strict=True):
         torch.testing.assert_close(g, h, rtol=1e-4, atol=1e-6)
-
-
-@cuda
-def test_ctrl_c_and_resume_under_a_graph_finish_the_same_run(tmp_path, monkeypatch):
-    from redes.callbacks import Callback
-    import redes.trainer as trainer
-
-    class PressCtrlC(Callback):
-        def on_batch_end(self, state, loss):
-            if state.epoch == 2 and state.step == 5:
-                os.kill(os.getpid(), signal.SIGINT)
-
-    config = fast_config(optimizer={"name": "adam", "lr": 0.01}, train={"device": "cuda"})
-    monkeypatch.setattr(trainer, "ProgressBar", lambda file: PressCtrlC())
-    with pytest.raises(TrainingInterrupted):
-        redes.train(config, out=tmp_path / "r")
-    monkeypatch.undo()
-    _assert_same_run(redes.resume(tmp_path / "r", verbose=False), redes.train(config, out=tmp_path / "s",
-                                                                             verbose=False))

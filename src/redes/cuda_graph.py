@@ -61,9 +61,10 @@ class GraphedEngine(ModuleEngine):
 
     def __init__(self, model, loss: str, optimizer, regularization, fast: bool = True, precision: str = "fp32"):
         super().__init__(model, loss, optimizer, regularization, fast, precision)
+        device = next(model.parameters()).device
         if precision == "bf16":  # autocast's cache of cast weights must not outlive a capture
-            self.autocast = functools.partial(torch.autocast, "cuda", dtype=torch.bfloat16, cache_enabled=False)
-        self.stream = torch.cuda.Stream(next(model.parameters()).device)
+            self.autocast = functools.partial(torch.autocast, device.type, dtype=torch.bfloat16, cache_enabled=False)
+        self.stream = torch.cuda.Stream(device)
         self.graphs: dict[tuple, _Captured] = {}
         self.eager_calls: dict[tuple, int] = {}
         self.last_replayed: Optional[_Captured] = None  # the graph whose gradients are the last step's
