@@ -193,7 +193,8 @@ def test_the_graphed_engine_captures_each_chunk_shape_after_one_eager_run_and_ke
     _fit_both(graphed, eager, split, epochs=1)
     assert graphed.graphs == {}  # this epoch ran each shape eagerly once at the new rate
     _fit_both(graphed, eager, split, epochs=1)
-    assert [key[-1] for key in graphed.graphs] == [tuple(g["lr"] for g in graphed.optimizer.param_groups)] * 2
+    rates = tuple(group["lr"] for group in graphed.optimizer.param_groups)
+    assert [source[-1] for source, _, _ in graphed.graphs] == [rates, rates]
     graphed.load_optimizer_state(graphed.optimizer_state())  # new state tensors: the graphs must go
     assert graphed.graphs == {} and graphed.last_replayed is None
 

@@ -74,6 +74,7 @@ class GraphedEngine(ModuleEngine):
         return _capturable(super()._build_optimizer(cfg))
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> StepResult:
+        """One eager step (the chunks' steps call it too, when running or being captured)."""
         self.last_replayed = None
         return super().step(x, y)
 
@@ -81,7 +82,8 @@ class GraphedEngine(ModuleEngine):
         """A step on each `batch_size` rows of `index` in turn (rows of the resident x and y): what the training
         loop hands over, `steps_per_call` batches at a time. Replayed where a graph of this chunk is captured."""
         rates = tuple(group["lr"] for group in self.optimizer.param_groups)
-        key = (x.data_ptr(), y.data_ptr(), tuple(x.shape), tuple(y.shape), len(index), batch_size, rates)
+        source = (x.data_ptr(), y.data_ptr(), tuple(x.shape), tuple(y.shape), rates)  # what a graph bakes in
+        key = (source, len(index), batch_size)
         captured = self.graphs.get(key)
         if captured is not None:
             captured.index.copy_(index)
@@ -89,7 +91,7 @@ class GraphedEngine(ModuleEngine):
             return self._results(captured)
         self.last_replayed = None
         # graphs of other data or learning rates will not replay again: their memory goes
-        self.graphs = {k: v for k, v in self.graphs.items() if k[:4] == key[:4] and k[-1] == key[-1]}
+        self.graphs = {k: v for k, v in self.graphs.items() if k[0] == source}
         seen = self.eager_calls.get(key, 0)
         self.eager_calls[key] = seen + 1
         if self.failed:
@@ -100,6 +102,7 @@ class GraphedEngine(ModuleEngine):
 
     def _eager_steps(self, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor,
                      batch_size: int) -> list[StepResult]:
+        """The chunk's steps launched one kernel at a time, as before a capture or after one failed."""
         statistics, has_penalty, _ = self._chunk(x, y, index, batch_size)
         return self._step_results(statistics, has_penalty)
 
