@@ -57,6 +57,7 @@ def test_index_chunks_hold_the_batches_that_batches_cuts(sampler):
     assert len(gathered) == len(cut) - 2
     for a, b in zip(gathered, cut[2:], strict=True):
         assert torch.equal(a, b)
+    assert index_chunks(50, 8, sampler, torch.Generator(), CPU, 3, skip=len(cut)) == ()  # resumed at the end
 
 
 class _GraphOnCpu:
@@ -121,8 +122,11 @@ def _assert_same_run(graphed, eager):
 
 
 class _PressCtrlC(Callback):
+    def __init__(self, step: int = 5):
+        self.step = step
+
     def on_batch_end(self, state, loss):
-        if state.epoch == 2 and state.step == 5:
+        if state.epoch == 2 and state.step == self.step:
             os.kill(os.getpid(), signal.SIGINT)
 
 
@@ -156,6 +160,21 @@ def test_graphed_training_through_ctrl_c_and_resume_is_eager_training(tmp_path, 
             assert (run.path / "model.safetensors").read_bytes() == (eager.path / "model.safetensors").read_bytes()
         else:
             _assert_same_run(run, eager)
+
+
+def test_ctrl_c_in_an_epochs_last_chunk_resumes_to_the_same_run(tmp_path, monkeypatch, graph_device):
+    """Stopped after the epoch's last step, before its end: the resumed epoch has no step left to take."""
+    import redes.trainer as trainer
+
+    monkeypatch.setattr(GraphedEngine, "steps_per_call", 4)
+    monkeypatch.setattr(trainer, "ProgressBar", lambda file: _PressCtrlC(step=18))
+    with pytest.raises(TrainingInterrupted):
+        _train(tmp_path, "stopped", "auto", graph_device, verbose=True)
+    stopped = load_tree(tmp_path / "stopped" / "checkpoint.safetensors", "checkpoint")["loop"]
+    assert (stopped["epoch"], stopped["step"]) == (2, 20)  # digits: 20 steps an epoch, the last chunk 17-20
+    monkeypatch.setattr(trainer, "ProgressBar", lambda file: Callback())
+    _assert_same_run(redes.resume(tmp_path / "stopped", verbose=False),
+                     _train(tmp_path, "eager", False, graph_device))
 
 
 def _digits_pair(**settings):

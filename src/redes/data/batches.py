@@ -61,6 +61,7 @@ def index_chunks(n: int, batch_size: int, sampler: str, generator: torch.Generat
     time: the same batches, in the same order, as `batches` cuts, for an engine that gathers them itself (a
     CUDA graph of several steps, which reads its batches out of the resident data by these indices)."""
     order = epoch_order(n, batch_size, sampler, generator)
-    if order is None:
-        order = torch.arange(n)
-    return order[skip * batch_size:].to(device, non_blocking=True).split(batches_per_chunk * batch_size)
+    left = (torch.arange(n) if order is None else order)[skip * batch_size:]
+    if len(left) == 0:  # resumed after the epoch's last step (split would give one empty chunk)
+        return ()
+    return left.to(device, non_blocking=True).split(batches_per_chunk * batch_size)
