@@ -60,6 +60,12 @@ def test_index_chunks_hold_the_batches_that_batches_cuts(sampler):
     assert index_chunks(50, 8, sampler, torch.Generator(), CPU, 3, skip=len(cut)) == ()  # resumed at the end
 
 
+@pytest.mark.parametrize("n", [3, 8, 13, 16])  # a partial batch alone, one full, full and partial, two full
+def test_a_chunks_correct_counts_are_summed_per_batch(n):
+    values = torch.arange(n)
+    assert cuda_graph._sums_per_batch(values, 8).tolist() == [int(part.sum()) for part in values.split(8)]
+
+
 class _GraphOnCpu:
     """A stand-in for a captured CUDA graph on the CPU: "capturing" runs the body (the steps the first replay
     takes), and each later replay runs it again and writes its statistics and gradients over the captured
