@@ -69,8 +69,8 @@ def test_a_chunks_correct_counts_are_summed_per_batch(n):
 class _GraphOnCpu:
     """A stand-in for a captured CUDA graph on the CPU: "capturing" runs the body (the steps the first replay
     takes), and each later replay runs it again and writes its statistics and gradients over the captured
-    ones, as a replay writes the graph's memory. The graphed engine's bookkeeping and the training loop's
-    path for it are tested with it here; the capture itself on a GPU, below."""
+    ones, as a replay writes the graph's memory. With it the graphed tests check the engine's bookkeeping and
+    the training loop's path for it; run on a GPU, the same tests check the capture itself."""
 
     def __init__(self, body):
         self.body, self.fresh = body, True
