@@ -128,12 +128,24 @@ def _assert_same_run(graphed, eager):
 
 
 class _PressCtrlC(Callback):
-    def __init__(self, step: int = 5):
+    def __init__(self, step: int):
         self.step = step
 
     def on_batch_end(self, state, loss):
         if state.epoch == 2 and state.step == self.step:
             os.kill(os.getpid(), signal.SIGINT)
+
+
+def _stop_and_resume(tmp_path, monkeypatch, device, press_at: int, **sections):
+    """A graphed run stopped by Ctrl-C at epoch 2's step `press_at`, then resumed: (where it stopped, the run)."""
+    import redes.trainer as trainer
+
+    monkeypatch.setattr(trainer, "ProgressBar", lambda file: _PressCtrlC(press_at))
+    with pytest.raises(TrainingInterrupted):
+        _train(tmp_path, "stopped", "auto", device, verbose=True, **sections)  # the bar presses Ctrl-C
+    stopped = load_tree(tmp_path / "stopped" / "checkpoint.safetensors", "checkpoint")["loop"]
+    monkeypatch.setattr(trainer, "ProgressBar", lambda file: Callback())
+    return (stopped["epoch"], stopped["step"]), redes.resume(tmp_path / "stopped", verbose=False)
 
 
 @pytest.mark.parametrize("sections", [
@@ -147,17 +159,10 @@ class _PressCtrlC(Callback):
 def test_graphed_training_through_ctrl_c_and_resume_is_eager_training(tmp_path, monkeypatch, graph_device, sections):
     """`redes train` with the graphed engine, 4 steps a chunk, against the same run one eager step at a time,
     also through Ctrl-C (which ends the chunk under way) and resume: on the CPU stand-in bit for bit."""
-    import redes.trainer as trainer
-
     monkeypatch.setattr(GraphedEngine, "steps_per_call", 4)
     chunked = _train(tmp_path, "chunked", "auto", graph_device, **sections)
-    monkeypatch.setattr(trainer, "ProgressBar", lambda file: _PressCtrlC())
-    with pytest.raises(TrainingInterrupted):
-        _train(tmp_path, "stopped", "auto", graph_device, verbose=True, **sections)  # the bar presses Ctrl-C
-    stopped = load_tree(tmp_path / "stopped" / "checkpoint.safetensors", "checkpoint")["loop"]
-    assert (stopped["epoch"], stopped["step"]) == (2, 8)  # the chunk that step 5 is in ends at step 8
-    monkeypatch.setattr(trainer, "ProgressBar", lambda file: Callback())
-    resumed = redes.resume(tmp_path / "stopped", verbose=False)
+    stopped_at, resumed = _stop_and_resume(tmp_path, monkeypatch, graph_device, 5, **sections)
+    assert stopped_at == (2, 8)  # the chunk that step 5 is in ends at step 8
     eager = _train(tmp_path, "eager", False, graph_device, **sections)
     for run in (chunked, resumed):
         if graph_device == "cpu":
@@ -170,17 +175,10 @@ def test_graphed_training_through_ctrl_c_and_resume_is_eager_training(tmp_path, 
 
 def test_ctrl_c_in_an_epochs_last_chunk_resumes_to_the_same_run(tmp_path, monkeypatch, graph_device):
     """Stopped after the epoch's last step, before its end: the resumed epoch has no step left to take."""
-    import redes.trainer as trainer
-
     monkeypatch.setattr(GraphedEngine, "steps_per_call", 4)
-    monkeypatch.setattr(trainer, "ProgressBar", lambda file: _PressCtrlC(step=18))
-    with pytest.raises(TrainingInterrupted):
-        _train(tmp_path, "stopped", "auto", graph_device, verbose=True)
-    stopped = load_tree(tmp_path / "stopped" / "checkpoint.safetensors", "checkpoint")["loop"]
-    assert (stopped["epoch"], stopped["step"]) == (2, 20)  # digits: 20 steps an epoch, the last chunk 17-20
-    monkeypatch.setattr(trainer, "ProgressBar", lambda file: Callback())
-    _assert_same_run(redes.resume(tmp_path / "stopped", verbose=False),
-                     _train(tmp_path, "eager", False, graph_device))
+    stopped_at, resumed = _stop_and_resume(tmp_path, monkeypatch, graph_device, 18)
+    assert stopped_at == (2, 20)  # digits: 20 steps an epoch, the last chunk 17-20
+    _assert_same_run(resumed, _train(tmp_path, "eager", False, graph_device))
 
 
 def _digits_pair(**settings):

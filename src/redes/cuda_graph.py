@@ -130,10 +130,10 @@ class GraphedEngine(ModuleEngine):
     def _step_results(self, statistics: torch.Tensor, has_penalty: bool) -> list[StepResult]:
         """One `StepResult` per row of `_chunk`'s statistics (views of them: no kernel, no host sync; taken a
         column at a time, which costs the host half as much as indexing each row)."""
-        steps = len(statistics)
+        nothing = [None] * len(statistics)
         losses, penalties, correct = (column.unbind(0) for column in statistics.unbind(1))
-        return [StepResult(*row) for row in zip(losses, penalties if has_penalty else [None] * steps, [None] * steps,
-                                                 [None] * steps if self.loss_name == "mse" else correct)]
+        return [StepResult(*row) for row in zip(losses, penalties if has_penalty else nothing, nothing,
+                                                 nothing if self.loss_name == "mse" else correct)]
 
     def _on_stream(self, run, *args):
         """`run(*args)` on the capture's stream, ordered after and before the work on the current stream."""
