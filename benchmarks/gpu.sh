@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The GPU figures of docs/benchmarks.md (section 5) in one command, on a machine with CUDA:
 #
-#     bash benchmarks/gpu.sh [OUT_DIR]        # default gpu-results/; about 4 minutes on an H200
+#     bash benchmarks/gpu.sh [OUT_DIR]        # default gpu-results/; about 5 minutes on an H200
 #
 # In turn: the CUDA-graph tests, the notebook-001 epoch with the data on the GPU
 # (benchmarks/notebook001.py --device cuda), where a graphed step's time goes
-# (benchmarks/gpu_step_parts.py), `redes bench --json` (its CPU/GPU rows by batch size),
+# (benchmarks/gpu_step_parts.py), train.compile against eager under the graphs (benchmarks/torch_compile.py),
+# `redes bench --json` (its CPU/GPU rows by batch size),
 # the CPU-against-GPU sweep (configs/experiments/cpu_gpu.yaml), then the whole test suite, where
-# train.device=auto now means CUDA. Each step's output goes to OUT_DIR/<step>.log (8 files in all) and
+# train.device=auto now means CUDA. Each step's output goes to OUT_DIR/<step>.log (9 files in all) and
 # the end of it to the terminal; a failing step does not stop the next. PYTHON picks the interpreter
 # (default python3; the package's dependencies must be importable, redes itself is taken from src/).
 set -u
@@ -32,6 +33,7 @@ cat "$out/machine.txt"
 step cuda_graph_tests 180 "$py" -m pytest -q -p no:cacheprovider tests/test_cuda_graph.py
 step notebook001_cuda 240 "$py" benchmarks/notebook001.py --device cuda
 step step_parts 120 "$py" benchmarks/gpu_step_parts.py
+step compile 180 "$py" benchmarks/torch_compile.py --device cuda --images 50000
 TAIL=3 step bench 240 "$py" -m redes bench --json
 sweep=$(mktemp -d)
 TAIL=14 step sweep 240 "$py" -m redes sweep configs/experiments/cpu_gpu.yaml --out "$sweep/cpu_gpu"

@@ -1,4 +1,4 @@
-"""Shared fixtures: the CLI run in-process, and small trained runs reused across tests."""
+"""Shared fixtures: the CLI run in-process, small trained runs reused across tests, torch.compile watched."""
 
 from __future__ import annotations
 
@@ -46,3 +46,18 @@ def digits_run(tmp_path_factory):
     import redes
 
     return redes.train(fast_config(), out=tmp_path_factory.mktemp("runs") / "digits", verbose=False)
+
+
+@pytest.fixture
+def compiled_calls(monkeypatch) -> list:
+    """torch.compile as it is, but each call of a module it compiled appends the module it wraps here."""
+    import torch
+
+    calls, compile_ = [], torch.compile
+
+    def watched(model, **options):
+        compiled = compile_(model, **options)
+        compiled.register_forward_pre_hook(lambda module, args: calls.append(model))
+        return compiled
+    monkeypatch.setattr(torch, "compile", watched)
+    return calls

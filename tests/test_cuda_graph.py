@@ -8,6 +8,7 @@ loop's path for it, on a GPU the capture itself.
 import copy
 import os
 import signal
+import warnings
 
 import pytest
 import torch
@@ -250,6 +251,16 @@ def test_graphed_bf16_and_tf32_training_gives_the_eager_numbers(tmp_path, graph_
     _assert_same_run(_train(tmp_path, "graphed", True, graph_device, train={"precision": precision}),
                      _train(tmp_path, "eager", False, graph_device, train={"precision": precision}))
     assert torch.get_float32_matmul_precision() == "highest"  # tf32 only while a step runs
+
+
+def test_graphed_compiled_training_gives_the_eager_numbers(tmp_path, graph_device, compiled_calls):
+    """train.compile under the graph: each chunk shape's eager run compiles it, the capture records the compiled
+    kernels, and no capture fails (a failing one warns)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        graphed = _train(tmp_path, "graphed", True, graph_device, train={"compile": True})
+    assert compiled_calls
+    _assert_same_run(graphed, _train(tmp_path, "eager", False, graph_device))
 
 
 def test_dropout_and_batchnorm_train_under_a_graph(tmp_path, graph_device):

@@ -55,3 +55,5 @@ def test_torchrun_refuses_to_be_asked_for_a_cuda_graph():
     check_engine("module", "fp32", "auto")
     with pytest.raises(RedesError, match="torchrun trains without a CUDA graph.*train.cuda_graph=auto or false"):
         check_engine("module", "fp32", True)
+    with pytest.raises(RedesError, match="torchrun trains without train.compile"):
+        check_engine("module", "fp32", "auto", compiled=True)

@@ -140,9 +140,10 @@ def loop_overhead(sizes: Sizes, batch_size: int = 2) -> dict[str, float]:
     return {name: seconds / sizes.tiny_steps for name, seconds in times.items()}
 
 
-def _workload(samples: int, device: torch.device, seed: int = 0) -> Split:
+def _workload(samples: int, device: torch.device, seed: int = 0, features: int = 64) -> Split:
     generator = torch.Generator().manual_seed(seed)
-    x, y = torch.randn(samples, 64, generator=generator), torch.randint(0, 10, (samples,), generator=generator)
+    x = torch.randn(samples, features, generator=generator)
+    y = torch.randint(0, 10, (samples,), generator=generator)
     return Split(x.to(device), y.to(device))
 
 
@@ -172,6 +173,24 @@ def cpu_vs_gpu(sizes: Sizes) -> Optional[dict[int, dict[str, float]]]:
             runs[device.type] = _fit_epoch(engine, _workload(sizes.samples, device), batch)
         runs["cuda"]()  # warm-up: CUDA context, kernels, allocator
         result[batch] = interleaved(runs, sizes.repeats)
+    return result
+
+
+def compiled_against_eager(sizes: Sizes, device: torch.device) -> dict[str, dict]:
+    """Per network (the notebook-001 MLP at batch 128 on `sizes.images` inputs, the 64-128-64-10 one at batch 32
+    on `sizes.samples`): seconds per epoch of redes' loop without and with train.compile, in each round
+    (`timed_rounds`), and the compiled engine's first epoch alone, compilation included."""
+    networks = {"notebook001": (NOTEBOOK001, 3072, sizes.images, 128), "small": (WORKLOAD, 64, sizes.samples, 32)}
+    result = {}
+    for name, (settings, n_in, samples, batch) in networks.items():
+        split = _workload(samples, device, features=n_in)
+        eager, _ = _engine(settings, n_in, 10, device)
+        compiled, _ = _engine(settings, n_in, 10, device, compile=True)
+        first = _fit_epoch(compiled, split, batch)()
+        rounds = timed_rounds({"eager": _fit_epoch(eager, split, batch),
+                               "compiled": _fit_epoch(compiled, split, batch)}, sizes.repeats)
+        result[name] = {"rounds": rounds, "first_compiled_epoch": first,
+                        "graph_failed": getattr(compiled, "failed", False)}
     return result
 
 

@@ -144,6 +144,9 @@ class TrainConfig(_Section):
     cuda_graph: Union[Literal["auto"], bool] = Field(
         "auto", description="replay the training steps as CUDA graphs, 16 steps a launch, each gathering its "
                             "batch on the GPU (module engine on CUDA): auto (on there), true or false")
+    compile: bool = Field(False, description="torch.compile the training step's forward (and with it the backward): "
+                                             "fewer, fused kernels where launches or memory passes dominate (GPU); "
+                                             "slower on a 2-core CPU (docs/benchmarks.md); module/autograd engines")
     device: str = Field("auto", pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$",
                         description="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
     seed: int = Field(0, description="seeds the split, the initial weights, dropout and the batch order")
@@ -159,6 +162,9 @@ class TrainConfig(_Section):
         if self.precision != "fp32" and (self.engine == "manual" or self.dtype != "float32"):
             raise ValueError(f"train.precision={self.precision} needs train.engine=module or autograd and "
                              f"train.dtype=float32 (got train.engine={self.engine}, train.dtype={self.dtype})")
+        if self.compile and self.engine == "manual":
+            raise ValueError("train.compile needs train.engine=module or autograd (the manual engine's backward "
+                             "is written by hand, not traced)")
         return self
 
 

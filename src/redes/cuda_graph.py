@@ -59,8 +59,9 @@ class GraphedEngine(ModuleEngine):
     WARMUP = 3
     steps_per_call = 16  # one launch spread over 16 steps, few enough that Ctrl-C still stops at once
 
-    def __init__(self, model, loss: str, optimizer, regularization, fast: bool = True, precision: str = "fp32"):
-        super().__init__(model, loss, optimizer, regularization, fast, precision)
+    def __init__(self, model, loss: str, optimizer, regularization, fast: bool = True, precision: str = "fp32",
+                 compiled: bool = False):
+        super().__init__(model, loss, optimizer, regularization, fast, precision, compiled)
         device = next(model.parameters()).device
         if precision == "bf16":  # autocast's cache of cast weights must not outlive a capture
             self.autocast = functools.partial(torch.autocast, device.type, dtype=torch.bfloat16, cache_enabled=False)

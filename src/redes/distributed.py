@@ -87,7 +87,8 @@ class ShardedEngine(ModuleEngine):
         return StepResult(totals[0] / n, penalty, None, totals[1])
 
 
-def check_engine(engine: str, precision: str = "fp32", cuda_graph: Union[str, bool] = "auto") -> None:
+def check_engine(engine: str, precision: str = "fp32", cuda_graph: Union[str, bool] = "auto",
+                 compiled: bool = False) -> None:
     if cuda_graph is True:
         raise RedesError("torchrun trains without a CUDA graph (its gradient all-reduce is not captured); "
                          "set train.cuda_graph=auto or false")
@@ -95,3 +96,6 @@ def check_engine(engine: str, precision: str = "fp32", cuda_graph: Union[str, bo
         raise RedesError(f"torchrun trains with train.engine=module (DistributedDataParallel), not {engine}")
     if precision != "fp32":
         raise RedesError(f"torchrun trains in train.precision=fp32, not {precision}")
+    if compiled:
+        raise RedesError("torchrun trains without train.compile (not tried with DistributedDataParallel here); "
+                         "set train.compile=false")

@@ -86,11 +86,14 @@ class ModuleEngine:
     With `fast`, an L2 penalty under SGD or Adam is applied by the optimizer as weight decay on the
     weight matrices (its gradient, 2 l2 W, added inside the fused step instead of by a dozen autograd
     operators a step); its value is still computed, outside autograd, for the history.
+    With `compiled` (train.compile), the step's forward is torch.compile's (one graph per batch shape, its
+    backward compiled with it); evaluation and prediction call the model itself, eagerly.
     """
 
     def __init__(self, model: nn.Module, loss: str, optimizer: OptimizerConfig, regularization: RegularizationConfig,
-                 fast: bool = True, precision: str = "fp32"):
+                 fast: bool = True, precision: str = "fp32", compiled: bool = False):
         self.model, self.loss_name, self.loss_fn, self.fast = model, loss, loss_function(loss), fast
+        self.forward = torch.compile(model, dynamic=False) if compiled else model  # shares the model's parameters
         self.l1, self.l2 = regularization.l1, regularization.l2
         self.l2_as_decay = False  # set by _build_optimizer
         self.optimizer = self._build_optimizer(optimizer)
@@ -121,7 +124,7 @@ class ModuleEngine:
     def _forward_backward(self, x: torch.Tensor, y: torch.Tensor) -> StepResult:
         with self.matmuls():  # tf32: the backward's products too; autocast (bf16) wraps the forward only
             with self.autocast():
-                outputs = self.model(x)  # (B, n_in) -> (B, n_out)
+                outputs = self.forward(x)  # (B, n_in) -> (B, n_out)
             loss = self.loss_fn(outputs.to(x.dtype), y)  # the loss in the data's precision, also under bf16
             penalty = self._penalty()
             (loss if penalty is None else loss + penalty).backward()
@@ -268,11 +271,11 @@ def build_engine(cfg: TrainConfig, model: nn.Module, loss: str, optimizer: Optim
     from redes.cuda_graph import GraphedEngine, uses_cuda_graph  # it builds on ModuleEngine
 
     if uses_cuda_graph(cfg.cuda_graph, cfg.engine, next(model.parameters()).device):
-        return GraphedEngine(model, loss, optimizer, regularization, cfg.fast, cfg.precision)
+        return GraphedEngine(model, loss, optimizer, regularization, cfg.fast, cfg.precision, cfg.compile)
     if cfg.engine == "manual":
         return ManualEngine(model, loss, optimizer, regularization, cfg.backend, cfg.backward, cfg.fast)
     kind = AutogradEngine if cfg.engine == "autograd" else ModuleEngine
-    return kind(model, loss, optimizer, regularization, cfg.fast, cfg.precision)
+    return kind(model, loss, optimizer, regularization, cfg.fast, cfg.precision, cfg.compile)
 
 
 def _torch_mask(x: torch.Tensor, keep: float) -> torch.Tensor:

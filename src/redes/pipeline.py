@@ -47,7 +47,7 @@ def prepare(cfg: Config) -> Setup:
     device = resolve_device("cpu" if cfg.train.backend == "numpy" and cfg.train.device == "auto"
                             else cfg.train.device)
     if world is not None:
-        check_engine(cfg.train.engine, cfg.train.precision, cfg.train.cuda_graph)
+        check_engine(cfg.train.engine, cfg.train.precision, cfg.train.cuda_graph, cfg.train.compile)
         device = torch.device("cuda", world.local_rank) if device.type == "cuda" else device
         join(world, device)
     dtype = getattr(torch, cfg.train.dtype)
