@@ -1,13 +1,16 @@
 """The fast path gives the plain path's numbers: fused optimizers, the loop's deferred sums, bf16 autocast."""
 
+import io
 import platform
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 import torch
 
 import redes
+from redes.callbacks import ProgressBar
 from redes.config import load_config
 from redes.data import Split
 from redes.engines import build_engine, tf32_matmuls
@@ -151,6 +154,44 @@ def test_compiled_training_gives_the_eager_numbers_and_saves_the_same_model(tmp_
 def test_compile_is_refused_for_the_manual_engine():
     with pytest.raises(RedesError, match="train.compile needs train.engine=module or autograd"):
         load_config(overrides=["train.compile=true", "train.engine=manual"])
+
+
+class _Bar:
+    """tqdm as the progress bar uses it: records the loss text it is given and the steps it is moved by."""
+
+    def __init__(self, disable: bool):
+        self.disable, self.n, self.shown = disable, 0, []
+
+    def set_postfix_str(self, text, refresh):
+        self.shown.append(text)
+
+    def update(self, n):
+        self.n += n
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize("terminal", [False, True])
+def test_the_progress_bar_reads_the_running_loss_only_where_it_is_drawn(monkeypatch, terminal):
+    """Hidden (not a terminal), the bar touches no loss; drawn, it shows the running means, on a GPU the newest
+    whose copy to the host has finished (it never waits for one)."""
+    import tqdm.auto
+
+    bars = []
+    monkeypatch.setattr(tqdm.auto, "tqdm", lambda **options: bars.append(_Bar(disable=not terminal)) or bars[-1])
+    losses = torch.arange(1.0, 41.0, device="cuda" if torch.cuda.is_available() else "cpu")
+    state, bar = SimpleNamespace(epoch=1, epochs=1, steps=40), ProgressBar(io.StringIO(), updates=4)
+    bar.on_epoch_begin(state)
+    for state.step in range(1, 41):
+        bar.on_batch_end(state, losses[state.step - 1] if terminal else None)  # None: fails if it is read
+    means = [f"loss {mean:.4f}" for mean in (5.5, 15.5, 25.5, 35.5)]  # of each 10 steps
+    if not terminal:
+        assert bars[0].shown == [] and bars[0].n == 0
+    elif losses.device.type == "cpu":
+        assert bars[0].shown == means and bars[0].n == 40
+    else:
+        assert set(bars[0].shown) <= set(means) and bars[0].shown == sorted(bars[0].shown) and bars[0].n == 40
 
 
 def test_tf32_matmuls_are_on_only_while_held():

@@ -27,8 +27,8 @@ class ProgressBar(Callback):
     """A tqdm bar per epoch (stderr, hidden when not a terminal) with the running loss, then one line
     per epoch with its metrics on `file`.
 
-    The running loss is read from the device only `updates` times per epoch, so the bar costs no
-    host synchronisation on most steps.
+    The running loss is read from the device only `updates` times per epoch, and only while the bar is
+    drawn (a terminal); on CUDA without waiting for it (`LatestValue`), so the bar never stalls the GPU.
     """
 
     def __init__(self, file: Optional[IO[str]] = None, updates: int = 20):
@@ -42,17 +42,45 @@ class ProgressBar(Callback):
                         unit="step", dynamic_ncols=True, disable=None)
         self.every = max(1, state.steps // self.updates)
         self.running: list[torch.Tensor] = []
+        self.loss = LatestValue()
 
     def on_batch_end(self, state: "FitState", loss: torch.Tensor) -> None:
+        if self.bar.disable:  # not a terminal: nothing is drawn, so nothing is read
+            return
         self.running.append(loss)  # no kernel on most steps: the mean is taken only when the bar is drawn
         if state.step % self.every == 0 or state.step == state.steps:
-            self.bar.set_postfix_str(f"loss {torch.stack(self.running).mean().item():.4f}", refresh=False)
+            shown = self.loss.update(torch.stack(self.running).mean())
             self.running = []
+            if shown is not None:
+                self.bar.set_postfix_str(f"loss {shown:.4f}", refresh=False)
             self.bar.update(state.step - self.bar.n)
 
     def on_epoch_end(self, state: "FitState", logs: dict) -> None:
         self.bar.close()
         print(format_epoch(logs, state.epochs), file=self.file, flush=True)
+
+
+class LatestValue:
+    """The latest value of a series of device scalars that is on the host, never waiting for the device: on
+    the CPU each value at once; on CUDA each is copied to pinned host memory behind the queued work, and
+    `update` returns the newest whose copy has finished (None before the first has)."""
+
+    def __init__(self):
+        self.value: Optional[float] = None
+        self.pending: list[tuple[torch.Tensor, torch.cuda.Event]] = []
+
+    def update(self, scalar: torch.Tensor) -> Optional[float]:
+        if scalar.device.type != "cuda":
+            self.value = scalar.item()
+            return self.value
+        host = torch.empty((), dtype=scalar.dtype, pin_memory=True)
+        host.copy_(scalar, non_blocking=True)
+        copied = torch.cuda.Event()
+        copied.record()
+        self.pending.append((host, copied))
+        while self.pending and self.pending[0][1].query():
+            self.value = self.pending.pop(0)[0].item()
+        return self.value
 
 
 def format_epoch(logs: dict, epochs: int) -> str:
