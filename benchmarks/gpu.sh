@@ -33,7 +33,7 @@ cat "$out/machine.txt"
 step cuda_graph_tests 180 "$py" -m pytest -q -p no:cacheprovider tests/test_cuda_graph.py
 step notebook001_cuda 240 "$py" benchmarks/notebook001.py --device cuda
 step step_parts 120 "$py" benchmarks/gpu_step_parts.py
-step compile 180 "$py" benchmarks/torch_compile.py --device cuda --images 50000
+step compile 150 "$py" benchmarks/torch_compile.py --device cuda --images 50000
 TAIL=3 step bench 240 "$py" -m redes bench --json
 sweep=$(mktemp -d)
 TAIL=14 step sweep 240 "$py" -m redes sweep configs/experiments/cpu_gpu.yaml --out "$sweep/cpu_gpu"
