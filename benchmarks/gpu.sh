@@ -32,7 +32,7 @@ step() {  # step NAME SECONDS COMMAND...: run COMMAND with a time limit, its out
 cat "$out/machine.txt"
 step cuda_graph_tests 180 "$py" -m pytest -q -p no:cacheprovider tests/test_cuda_graph.py
 step notebook001_cuda 240 "$py" benchmarks/notebook001.py --device cuda
-step step_parts 120 "$py" benchmarks/gpu_step_parts.py
+TAIL=45 step step_parts 150 "$py" benchmarks/gpu_step_parts.py
 step compile 150 "$py" benchmarks/torch_compile.py --device cuda --images 50000
 TAIL=3 step bench 240 "$py" -m redes bench --json
 sweep=$(mktemp -d)

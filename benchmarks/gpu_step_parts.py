@@ -1,7 +1,9 @@
 """Where a graphed notebook-001 step's time goes on a GPU: microseconds per step of each part (the whole
 loop; of a chunk of `steps_per_call` steps in one graph: its replay alone, with the copy of its indices,
 through `engine.steps`, and its GPU time by CUDA events, also with train.precision=tf32; one empty launch;
-cutting the epoch's index chunks). Needs CUDA; part of benchmarks/gpu.sh.
+cutting the epoch's index chunks), then the GPU kernels a step runs, by GPU time (torch.profiler over one
+eager chunk, fp32 and tf32): whether the matrix products or the small kernels between them fill a step.
+Needs CUDA; part of benchmarks/gpu.sh.
 
     .venv/bin/python benchmarks/gpu_step_parts.py
 """
@@ -48,6 +50,27 @@ def replay_gpu_time(graph: torch.cuda.CUDAGraph, replays: int = 100) -> float:
     return start.elapsed_time(end) * 1000 / replays
 
 
+def kernel_table(run: Callable[[], object], steps: int, rows: int = 14, activity=None, device_type=None) -> list[str]:
+    """The kernels that `run` (`steps` training steps) launches, by their time per step, heaviest first, under a
+    line with their number and total time per step (CUDA kernels unless other profiler kinds are given)."""
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+
+    activity, device_type = activity or ProfilerActivity.CUDA, device_type or DeviceType.CUDA
+    with profile(activities=[activity]) as profiled:
+        run()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+    def micros(event) -> float:  # per step
+        time = event.self_device_time_total if device_type == DeviceType.CUDA else event.self_cpu_time_total
+        return time / steps
+    kernels = sorted((e for e in profiled.key_averages() if e.device_type == device_type), key=micros, reverse=True)
+    lines = [f"{sum(e.count for e in kernels) / steps:.1f} kernels a step, "
+             f"{sum(map(micros, kernels)):.1f} us a step in all"]
+    lines += [f"  {micros(e):8.1f} us  {e.count / steps:4.1f} a step  {e.key[:100]}" for e in kernels[:rows]]
+    return lines
+
+
 def graphed(split: Split, device: torch.device, **train):
     """The notebook-001 engine (`train` settings on top), its timed epoch, and its captured full chunk."""
     engine, _ = _engine(NOTEBOOK001, 3072, 10, device, **train)
@@ -64,7 +87,7 @@ def main() -> int:
     device = torch.device("cuda")
     x, y = torch.randn(IMAGES, 3072, device=device), torch.randint(0, 10, (IMAGES,), device=device)
     engine, fit_epoch, captured = graphed(Split(x, y), device)
-    _, fit_tf32, captured_tf32 = graphed(Split(x, y), device, precision="tf32")
+    engine_tf32, fit_tf32, captured_tf32 = graphed(Split(x, y), device, precision="tf32")
     chunk = engine.steps_per_call
     index = torch.randperm(IMAGES, device=device)[:chunk * BATCH]
     generator = torch.Generator().manual_seed(0)
@@ -92,6 +115,9 @@ def main() -> int:
           f"torch {torch.__version__}; microseconds per step")
     for name, micros in rows.items():
         print(f"{name:<28} {micros:8.1f} us")
+    for name, eager in (("fp32", engine), ("tf32", engine_tf32)):
+        print(f"\nthe kernels of a step ({name}, one chunk run eagerly; a replay runs the same kernels):")
+        print("\n".join(kernel_table(lambda: eager._eager_steps(x, y, index, BATCH), chunk)))
     return 0
 
 
