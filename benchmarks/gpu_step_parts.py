@@ -1,9 +1,9 @@
-"""Where a graphed notebook-001 step's time goes on a GPU: microseconds per step of each part (the whole
-loop; of a chunk of `steps_per_call` steps in one graph: its replay alone, with the copy of its indices,
-through `engine.steps`, and its GPU time by CUDA events, also with train.precision=tf32; one empty launch;
-cutting the epoch's index chunks), then the GPU kernels a step runs, by GPU time (torch.profiler over one
-eager chunk, fp32 and tf32): whether the matrix products or the small kernels between them fill a step.
-Needs CUDA; part of benchmarks/gpu.sh.
+"""Where a graphed notebook-001 step's time goes on a GPU: microseconds per step of each part: the whole
+loop (also with 64 steps a graph instead of 16); of a chunk of `steps_per_call` steps in one graph, its
+replay alone, with the copy of its indices, through `engine.steps`, and its GPU time by CUDA events (also
+with train.precision=tf32); one empty launch; cutting the epoch's index chunks. Then the GPU kernels a step
+runs, by GPU time (torch.profiler over one eager chunk, fp32 and tf32): whether the matrix products or the
+small kernels between them fill a step. Needs CUDA; part of benchmarks/gpu.sh.
 
     .venv/bin/python benchmarks/gpu_step_parts.py
 """
@@ -71,9 +71,11 @@ def kernel_table(run: Callable[[], object], steps: int, rows: int = 14, activity
     return lines
 
 
-def graphed(split: Split, device: torch.device, **train):
-    """The notebook-001 engine (`train` settings on top), its timed epoch, and its captured full chunk."""
+def graphed(split: Split, device: torch.device, steps_per_call: int = 0, **train):
+    """The notebook-001 engine (`train` settings on top; `steps_per_call` steps a graph where given, else the
+    engine's own), its timed epoch, and its captured full chunk."""
     engine, _ = _engine(NOTEBOOK001, 3072, 10, device, **train)
+    engine.steps_per_call = steps_per_call or engine.steps_per_call
     fit_epoch = _fit_epoch(engine, split, BATCH)
     for _ in range(2):
         fit_epoch()  # warm-up: both chunk shapes (a full chunk, the epoch's last) are captured here
@@ -88,6 +90,8 @@ def main() -> int:
     x, y = torch.randn(IMAGES, 3072, device=device), torch.randint(0, 10, (IMAGES,), device=device)
     engine, fit_epoch, captured = graphed(Split(x, y), device)
     engine_tf32, fit_tf32, captured_tf32 = graphed(Split(x, y), device, precision="tf32")
+    _, fit_64, _ = graphed(Split(x, y), device, steps_per_call=64)
+    _, fit_64_tf32, _ = graphed(Split(x, y), device, steps_per_call=64, precision="tf32")
     chunk = engine.steps_per_call
     index = torch.randperm(IMAGES, device=device)[:chunk * BATCH]
     generator = torch.Generator().manual_seed(0)
@@ -106,6 +110,8 @@ def main() -> int:
     rows = {
         "fit epoch": min(fit_epoch() for _ in range(3)) / STEPS * 1e6,
         "fit epoch, tf32": min(fit_tf32() for _ in range(3)) / STEPS * 1e6,
+        "fit epoch, 64 steps a graph": min(fit_64() for _ in range(3)) / STEPS * 1e6,
+        "  the same, tf32": min(fit_64_tf32() for _ in range(3)) / STEPS * 1e6,
         **{name: micros / chunk for name, micros in per_chunk.items()},
         "one empty launch": per_step(lambda: x[:1, :1].add_(0)),
         "index_chunks()": per_step(lambda: index_chunks(IMAGES, BATCH, "shuffle", generator, device, chunk),
