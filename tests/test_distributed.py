@@ -2,6 +2,7 @@
 
 import csv
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,8 +20,11 @@ TORCHRUN = Path(sys.executable).parent / "torchrun"
 def _torchrun(tmp_path: Path, config: dict, *args: str) -> subprocess.CompletedProcess:
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
+    scratch = tmp_path.parent / f"{tmp_path.name}-scratch"  # torchrun's own temporary directories, not in /tmp
+    scratch.mkdir(exist_ok=True)
     return subprocess.run([str(TORCHRUN), "--standalone", "--nproc_per_node=2", "-m", "redes", "train", str(path),
-                           *args], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+                           *args], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "TMPDIR": str(scratch)})
 
 
 def _rows(path: Path) -> list[dict]:
