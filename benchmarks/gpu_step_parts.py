@@ -61,9 +61,10 @@ def kernel_table(run: Callable[[], object], steps: int, rows: int = 14, activity
         run()
         if torch.cuda.is_available():
             torch.cuda.synchronize()
+
     def micros(event) -> float:  # per step
-        time = event.self_device_time_total if device_type == DeviceType.CUDA else event.self_cpu_time_total
-        return time / steps
+        spent = event.self_device_time_total if device_type == DeviceType.CUDA else event.self_cpu_time_total
+        return spent / steps
     kernels = sorted((e for e in profiled.key_averages() if e.device_type == device_type), key=micros, reverse=True)
     lines = [f"{sum(e.count for e in kernels) / steps:.1f} kernels a step, "
              f"{sum(map(micros, kernels)):.1f} us a step in all"]

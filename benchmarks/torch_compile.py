@@ -3,8 +3,9 @@
   - small: the 64-128-64-10 network of `redes bench` (batch 32), `--samples` inputs.
 Each prints the best epoch of each, interleaved over `--repeats` rounds after one untimed round, compiled / eager
 (< 1: compiling helps) from the bests and as the median of each round's own ratio, and the compiled engine's first
-epoch, in which torch.compile traces and compiles (once per batch shape; inductor's cache makes a repeat quick). On CUDA both run redes' CUDA graphs, so the ratio
-is what compiling adds to them. train.compile is off by default where this finds it slower.
+epoch, in which torch.compile traces and compiles (once per batch shape; inductor's cache makes a repeat quick).
+On CUDA both run redes' CUDA graphs, so the ratio is what compiling adds to them. train.compile is off by default
+where this finds it slower.
 
     .venv/bin/python benchmarks/torch_compile.py                  # about 2 minutes on 2 idle cores
     .venv/bin/python benchmarks/torch_compile.py --device cuda    # on a GPU, with the data on it
