@@ -10,7 +10,8 @@
 # the CPU-against-GPU sweep (configs/experiments/cpu_gpu.yaml), then the whole test suite, where
 # train.device=auto now means CUDA. Each step's output goes to OUT_DIR/<step>.log (9 files in all) and
 # the end of it to the terminal; a failing step does not stop the next. PYTHON picks the interpreter
-# (default python3; the package's dependencies must be importable, redes itself is taken from src/).
+# (default python3; the package's dependencies must be importable, redes itself is taken from src/);
+# SUITE_SECONDS limits the last step, the whole suite (default 240), and PYTEST_WORKERS spreads it over processes.
 set -u
 out=${1:-gpu-results}
 py=${PYTHON:-python3}
