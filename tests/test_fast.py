@@ -152,6 +152,22 @@ def test_compiled_training_gives_the_eager_numbers_and_saves_the_same_model(tmp_
     torch.testing.assert_close(redes.load_run(run.path).model(x), run.model(x))
 
 
+def test_a_step_torch_compile_cannot_compile_is_one_clear_error(tmp_path, monkeypatch):
+    """What a machine without a C++ compiler raises at the first compiled step (inductor's message, then advice)."""
+    from torch._dynamo.exc import TorchDynamoException
+
+    def uncompilable(model, **options):
+        def forward(x):
+            raise TorchDynamoException("InvalidCxxCompiler: No working C++ compiler found in cpp.cxx: (None, 'g++')"
+                                       "\n\nSet TORCHDYNAMO_VERBOSE=1 for the internal stack trace")
+        return forward
+    monkeypatch.setattr(torch, "compile", uncompilable)
+    with pytest.raises(RedesError, match=r"^train.compile: torch.compile could not compile the training step "
+                                         r"\(InvalidCxxCompiler: No working C\+\+ compiler found in cpp.cxx: "
+                                         r"\(None, 'g\+\+'\)\); set train.compile=false$"):
+        redes.train(fast_config(train={"compile": True}), out=tmp_path / "run", verbose=False)
+
+
 def test_compile_is_refused_for_the_manual_engine():
     with pytest.raises(RedesError, match="train.compile needs train.engine=module or autograd"):
         load_config(overrides=["train.compile=true", "train.engine=manual"])

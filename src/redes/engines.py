@@ -74,6 +74,21 @@ def tf32_matmuls() -> Iterator[None]:
         torch.set_float32_matmul_precision(before)
 
 
+@contextlib.contextmanager
+def compile_errors() -> Iterator[None]:
+    """torch.compile's failures in a step (no C++ compiler for inductor, or C compiler for Triton; an operation
+    it cannot compile) as one RedesError naming train.compile, not a stack trace from inside the compiler. Its
+    backward is compiled at the first backward pass, so the whole step is held."""
+    from torch._dynamo.exc import TorchDynamoException
+
+    try:
+        yield
+    except TorchDynamoException as error:
+        reason = next((line for line in str(error).splitlines() if line.strip()), type(error).__name__)
+        raise RedesError(f"train.compile: torch.compile could not compile the training step ({reason.strip()}); "
+                         "set train.compile=false") from None
+
+
 def l2_as_weight_decay(fast: bool, l2: float, cfg: OptimizerConfig) -> bool:
     """Whether an L2 penalty is applied as the optimizer's weight decay 2 l2 on the weight matrices (train.fast,
     SGD or Adam: both add the decay to the gradient, as the penalty would; AdamW's decay is decoupled)."""
@@ -104,6 +119,7 @@ class ModuleEngine:
         self.autocast = functools.partial(torch.autocast, device, dtype=torch.bfloat16) if precision == "bf16" \
             else contextlib.nullcontext
         self.matmuls = tf32_matmuls if precision == "tf32" else contextlib.nullcontext
+        self.compile_errors = compile_errors if compiled else contextlib.nullcontext
 
     def _build_optimizer(self, cfg: OptimizerConfig):
         self.l2_as_decay = l2_as_weight_decay(self.fast, self.l2, cfg)
@@ -122,7 +138,7 @@ class ModuleEngine:
         return value if penalty is None else penalty.detach() + value
 
     def _forward_backward(self, x: torch.Tensor, y: torch.Tensor) -> StepResult:
-        with self.matmuls():  # tf32: the backward's products too; autocast (bf16) wraps the forward only
+        with self.compile_errors(), self.matmuls():  # tf32: the backward's products too; bf16: the forward only
             with self.autocast():
                 outputs = self.forward(x)  # (B, n_in) -> (B, n_out)
             loss = self.loss_fn(outputs.to(x.dtype), y)  # the loss in the data's precision, also under bf16
