@@ -141,8 +141,9 @@ def test_tf32_is_refused_off_cuda_before_training(tmp_path):
 def test_compiled_training_gives_the_eager_numbers_and_saves_the_same_model(tmp_path, engine, compiled_calls):
     """train.compile: torch.compile's forward and backward (inductor's C++ kernels on the CPU) round as eager does
     to float32's precision; the run saves and reloads the model itself, not torch.compile's wrapper."""
-    compiled, run = _history(tmp_path, "compiled", train={"engine": engine, "compile": True})
-    eager, _ = _history(tmp_path, "eager", train={"engine": engine})
+    on = {"engine": engine, "device": "cpu"}  # a GPU replays graphs: tests/test_cuda_graph.py
+    compiled, run = _history(tmp_path, "compiled", train={**on, "compile": True})
+    eager, _ = _history(tmp_path, "eager", train=on)
     for a, b in zip(compiled, eager, strict=True):
         for key in a:
             assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), key
