@@ -153,6 +153,24 @@ def test_compiled_training_gives_the_eager_numbers_and_saves_the_same_model(tmp_
     torch.testing.assert_close(redes.load_run(run.path).model(x), run.model(x))
 
 
+def test_an_epochs_seconds_include_the_device_finishing_its_queued_steps(monkeypatch):
+    """On a GPU the loop launches steps ahead of the device: the epoch's clock is read after the device is done
+    (here a wait of 50 ms stands in for a GPU draining its queue)."""
+    import time
+
+    import redes.training as training
+
+    waited = []
+    monkeypatch.setattr(training, "wait_for", lambda device: waited.append(device) or time.sleep(0.05))
+    cfg = load_config(base=fast_config())
+    model = build_model(cfg.model, 8, 3, torch.Generator().manual_seed(0))
+    engine = build_engine(cfg.train, model, "cross_entropy", cfg.optimizer, cfg.regularization)
+    x, y = torch.randn(64, 8), torch.randint(0, 3, (64,))
+    state = fit(engine, Split(x, y), None, "cross_entropy", epochs=3, batch_size=32, sampler="shuffle",
+                generator=torch.Generator().manual_seed(0))
+    assert waited == [x.device] * 3 and all(row["seconds"] >= 0.05 for row in state.history)
+
+
 def test_a_step_torch_compile_cannot_compile_is_one_clear_error(tmp_path, monkeypatch):
     """What a machine without a C++ compiler raises at the first compiled step (inductor's message, then advice)."""
     from torch._dynamo.exc import TorchDynamoException

@@ -17,6 +17,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from redes.devices import wait_for
+
 
 def cifar_shaped(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """`n` random CIFAR-shaped images, uint8 (n, 32, 32, 3) as in the archive, and labels in 0..9."""
@@ -90,7 +92,7 @@ def matmul_operands(widths: Sequence[int], batch: int, device: torch.device,
 def matmul_steps(operands: list[tuple[torch.Tensor, ...]], steps: int) -> float:
     """Seconds of `steps` steps of the products autograd computes for an MLP: per layer x @ W.T forward,
     dy.T @ x (weight gradient) and dy @ W (input gradient, skipped for the first layer, as autograd does)."""
-    sync = _synchronizer(operands[0][0].device)
+    device = operands[0][0].device
     start = time.perf_counter()
     for _ in range(steps):
         for i, (x, w, dy) in enumerate(operands):
@@ -98,11 +100,5 @@ def matmul_steps(operands: list[tuple[torch.Tensor, ...]], steps: int) -> float:
             torch.mm(dy.T, x)
             if i > 0:
                 torch.mm(dy, w)
-    sync()
+    wait_for(device)
     return time.perf_counter() - start
-
-
-def _synchronizer(device: torch.device) -> Callable[[], None]:
-    if device.type == "cuda":
-        return lambda: torch.cuda.synchronize(device)
-    return lambda: None

@@ -31,6 +31,15 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def wait_for(device: torch.device) -> None:
+    """Block until the work queued on `device` is done (CUDA, MPS; the CPU's is done already): a clock read
+    after it times the device's work, not just the host's launching of it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
 def peak_memory(device: torch.device) -> dict:
     """Peak memory in MB: the process's resident set on the host (None where the OS does not say) and,
     on CUDA, the most that torch allocated on `device` (None elsewhere)."""

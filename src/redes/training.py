@@ -16,7 +16,7 @@ from torch import nn
 from redes.callbacks import Callback
 from redes.data import Split
 from redes.data.batches import batches, index_chunks, steps_per_epoch
-from redes.devices import keep_freed_host_memory
+from redes.devices import keep_freed_host_memory, wait_for
 from redes.losses import loss_function, predictions
 from redes.metrics import accuracy, r2_score
 
@@ -204,9 +204,11 @@ def _loop(state: FitState, train: Split, val: Optional[Split], loss: str, batch_
                 for callback in callbacks:
                     callback.on_batch_end(state, result.loss)
             if state.interrupted:
+                wait_for(device)
                 state.totals.seconds = time.perf_counter() - start
                 break
         else:
+            wait_for(device)  # on a GPU the epoch's last steps may still be queued: its seconds include them
             _end_epoch(state, time.perf_counter() - start, val, loss, eval_batch_size, classify, callbacks)
             if state.stop or state.diverged:
                 break
