@@ -195,8 +195,8 @@ def test_compile_is_refused_for_the_manual_engine():
 class _Bar:
     """tqdm as the progress bar uses it: records the loss text it is given and the steps it is moved by."""
 
-    def __init__(self, disable: bool):
-        self.disable, self.n, self.shown = disable, 0, []
+    def __init__(self, disable: bool, mininterval: float = 0.0):
+        self.disable, self.mininterval, self.n, self.shown = disable, mininterval, 0, []
 
     def set_postfix_str(self, text, refresh):
         self.shown.append(text)
@@ -228,6 +228,19 @@ def test_the_progress_bar_reads_the_running_loss_only_where_it_is_drawn(monkeypa
         assert bars[0].shown == means and bars[0].n == 40
     else:
         assert set(bars[0].shown) <= set(means) and bars[0].shown == sorted(bars[0].shown) and bars[0].n == 40
+
+
+def test_the_progress_bar_reads_the_loss_at_most_once_per_redraw(monkeypatch):
+    """An epoch faster than tqdm's refresh interval has its loss read once, however many updates were asked."""
+    import tqdm.auto
+
+    bars = []
+    monkeypatch.setattr(tqdm.auto, "tqdm", lambda **options: bars.append(_Bar(False, mininterval=3600)) or bars[-1])
+    state, bar = SimpleNamespace(epoch=1, epochs=1, steps=40), ProgressBar(io.StringIO(), updates=4)
+    bar.on_epoch_begin(state)
+    for state.step in range(1, 41):
+        bar.on_batch_end(state, torch.tensor(float(state.step)))
+    assert bars[0].shown == ["loss 5.5000"] and bars[0].n == 10  # the first 10 steps' mean, then no read
 
 
 def test_tf32_matmuls_are_on_only_while_held():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import sys
+import time
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Optional
 
@@ -27,8 +28,9 @@ class ProgressBar(Callback):
     """A tqdm bar per epoch (stderr, hidden when not a terminal) with the running loss, then one line
     per epoch with its metrics on `file`.
 
-    The running loss is read from the device only `updates` times per epoch, and only while the bar is
-    drawn (a terminal); on CUDA without waiting for it (`LatestValue`), so the bar never stalls the GPU.
+    The running loss is read from the device at most `updates` times per epoch and once per redraw of the
+    bar (tqdm's `mininterval`, 0.1 s), only while the bar is drawn (a terminal), and on CUDA without waiting
+    for it (`LatestValue`): a fast epoch is not slowed by its bar, and the bar never stalls the GPU.
     """
 
     def __init__(self, file: Optional[IO[str]] = None, updates: int = 20):
@@ -43,12 +45,15 @@ class ProgressBar(Callback):
         self.every = max(1, state.steps // self.updates)
         self.running: list[torch.Tensor] = []
         self.loss = LatestValue()
+        self.next_read = 0.0  # time.monotonic() from which the bar may be drawn again
 
     def on_batch_end(self, state: "FitState", loss: torch.Tensor) -> None:
         if self.bar.disable:  # not a terminal: nothing is drawn, so nothing is read
             return
         self.running.append(loss)  # no kernel on most steps: the mean is taken only when the bar is drawn
-        if state.step % self.every == 0 or state.step == state.steps:
+        now = time.monotonic()
+        if state.step % self.every == 0 and now >= self.next_read:
+            self.next_read = now + self.bar.mininterval
             shown = self.loss.update(torch.stack(self.running).mean())
             self.running = []
             if shown is not None:
