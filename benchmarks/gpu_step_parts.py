@@ -50,25 +50,21 @@ def replay_gpu_time(graph: torch.cuda.CUDAGraph, replays: int = 100) -> float:
     return start.elapsed_time(end) * 1000 / replays
 
 
-def kernel_table(run: Callable[[], object], steps: int, rows: int = 14, activity=None, device_type=None) -> list[str]:
-    """The kernels that `run` (`steps` training steps) launches, by their time per step, heaviest first, under a
-    line with their number and total time per step (CUDA kernels unless other profiler kinds are given)."""
+def kernel_table(run: Callable[[], object], steps: int, rows: int = 14) -> list[str]:
+    """The CUDA kernels that `run` (`steps` training steps) launches, by their GPU time per step, heaviest first,
+    under a line with their number and total GPU time per step."""
     from torch.autograd import DeviceType
     from torch.profiler import ProfilerActivity, profile
 
-    activity, device_type = activity or ProfilerActivity.CUDA, device_type or DeviceType.CUDA
-    with profile(activities=[activity]) as profiled:
+    with profile(activities=[ProfilerActivity.CUDA]) as profiled:
         run()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-
-    def micros(event) -> float:  # per step
-        spent = event.self_device_time_total if device_type == DeviceType.CUDA else event.self_cpu_time_total
-        return spent / steps
-    kernels = sorted((e for e in profiled.key_averages() if e.device_type == device_type), key=micros, reverse=True)
+        torch.cuda.synchronize()
+    kernels = sorted((e for e in profiled.key_averages() if e.device_type == DeviceType.CUDA),
+                     key=lambda e: e.self_device_time_total, reverse=True)
     lines = [f"{sum(e.count for e in kernels) / steps:.1f} kernels a step, "
-             f"{sum(map(micros, kernels)):.1f} us a step in all"]
-    lines += [f"  {micros(e):8.1f} us  {e.count / steps:4.1f} a step  {e.key[:100]}" for e in kernels[:rows]]
+             f"{sum(e.self_device_time_total for e in kernels) / steps:.1f} us a step in all"]
+    lines += [f"  {e.self_device_time_total / steps:8.1f} us  {e.count / steps:4.1f} a step  {e.key[:100]}"
+              for e in kernels[:rows]]
     return lines
 
 
