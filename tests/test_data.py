@@ -347,3 +347,19 @@ def test_batches_are_reproducible_from_the_generator_seed():
 def test_unknown_sampler():
     with pytest.raises(ValueError, match="unknown sampler 'random'"):
         epoch_order(10, 2, "random", _generator())
+
+
+@pytest.mark.parametrize("sampler", ["shuffle", "contiguous", "replacement", "repeat"])
+def test_numpy_arrays_are_cut_into_the_tensors_batches(monkeypatch, sampler):
+    """The manual engine on NumPy gets NumPy batches: the same rows, in the same order, as torch's, also across
+    gather chunks (here 2 batches a chunk)."""
+    import redes.data.batches as cutting
+
+    monkeypatch.setattr(cutting, "GATHER_BYTES", 2 * 5 * (3 * 4 + 8))
+    x, y = torch.randn(23, 3), torch.arange(23)
+    tensors = list(batches(x, y, 5, sampler, _generator(4)))
+    arrays = list(batches(x.numpy(), y.numpy(), 5, sampler, _generator(4)))
+    assert len(arrays) == len(tensors) == steps_per_epoch(23, 5, sampler)
+    for (ax, ay), (tx, ty) in zip(arrays, tensors):
+        assert isinstance(ax, np.ndarray) and isinstance(ay, np.ndarray)
+        assert np.array_equal(ax, tx.numpy()) and np.array_equal(ay, ty.numpy())

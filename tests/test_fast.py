@@ -2,11 +2,13 @@
 train.compile; and the progress bar reads no loss it does not draw."""
 
 import io
+import math
 import platform
 import subprocess
 import sys
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 
@@ -55,31 +57,42 @@ def test_the_fast_path_is_on_by_default_and_fp32():
 
 
 def _reference_epoch(engine, split, batch_size, generator):
-    """The epoch's sums computed step by step, as the loop did before it deferred them."""
+    """The epoch's means (loss, penalty, accuracy) computed step by step, as the loop did before it deferred them."""
     from redes.data.batches import batches
 
-    losses, sizes, correct = [], [], 0
+    losses, penalties, sizes, correct = [], [], [], 0
     torch.randint(2**62, (1,), generator=generator)  # fit's first draw seeds dropout's global RNG
     for x, y in batches(split.x, split.y, batch_size, "shuffle", generator):
         result = engine.step(x, y)
-        losses.append(result.loss.double() * len(x))
+        losses.append(float(result.loss) * len(x))
+        penalties.append(0.0 if result.penalty is None else float(result.penalty) * len(x))
         sizes.append(len(x))
-        correct += int((result.outputs.argmax(1) == y).sum())
-    return (torch.stack(losses).sum() / sum(sizes)).item(), correct / sum(sizes)
+        correct += int((torch.as_tensor(result.outputs).argmax(1) == y).sum())
+    return math.fsum(losses) / sum(sizes), math.fsum(penalties) / sum(sizes), correct / sum(sizes)
 
 
-def test_the_loops_deferred_sums_are_the_per_step_sums():
-    cfg = load_config(base=fast_config())
+@pytest.mark.parametrize("train, regularization", [({}, {}), ({}, {"l1": 1e-3}),
+                                                   ({"engine": "manual", "backend": "numpy"}, {}),
+                                                   ({"engine": "manual", "backend": "numpy"}, {"l2": 1e-3})])
+def test_the_loops_deferred_sums_are_the_per_step_sums(train, regularization):
+    """On NumPy the loop cuts NumPy batches and keeps the epoch's sums in NumPy (no torch call a step): the same
+    numbers as torch's."""
+    cfg = load_config(base=fast_config(train=train, regularization=regularization))
     generator = torch.Generator().manual_seed(1)
     x, y = torch.randn(300, 8, generator=generator), torch.randint(0, 3, (300,), generator=generator)
     runs = []
     for _ in range(2):
         model = build_model(cfg.model, 8, 3, torch.Generator().manual_seed(0))
         runs.append(build_engine(cfg.train, model, "cross_entropy", cfg.optimizer, cfg.regularization))
+    given, step = [], runs[0].step
+    runs[0].step = lambda xb, yb: given.append(type(xb)) or step(xb, yb)
     state = fit(runs[0], Split(x, y), None, "cross_entropy", epochs=1, batch_size=64, sampler="shuffle",
                 generator=torch.Generator().manual_seed(2))
-    loss, accuracy = _reference_epoch(runs[1], Split(x, y), 64, torch.Generator().manual_seed(2))
+    loss, penalty, accuracy = _reference_epoch(runs[1], Split(x, y), 64, torch.Generator().manual_seed(2))
+    assert set(given) == {np.ndarray if train else torch.Tensor}
     assert state.history[0]["train_loss"] == pytest.approx(loss, rel=1e-12)
+    assert state.history[0]["train_penalty"] == pytest.approx(penalty, rel=1e-12)
+    assert (penalty > 0) == bool(regularization)
     assert state.history[0]["train_accuracy"] == accuracy
 
 
@@ -228,6 +241,19 @@ def test_the_progress_bar_reads_the_running_loss_only_where_it_is_drawn(monkeypa
         assert bars[0].shown == means and bars[0].n == 40
     else:
         assert set(bars[0].shown) <= set(means) and bars[0].shown == sorted(bars[0].shown) and bars[0].n == 40
+
+
+def test_the_progress_bar_shows_the_numpy_engines_losses(monkeypatch):
+    """The manual engine on NumPy hands the bar 0-d NumPy arrays: it shows their running means as torch's."""
+    import tqdm.auto
+
+    bars = []
+    monkeypatch.setattr(tqdm.auto, "tqdm", lambda **options: bars.append(_Bar(False)) or bars[-1])
+    state, bar = SimpleNamespace(epoch=1, epochs=1, steps=40), ProgressBar(io.StringIO(), updates=4)
+    bar.on_epoch_begin(state)
+    for state.step in range(1, 41):
+        bar.on_batch_end(state, np.asarray(float(state.step), dtype=np.float32))
+    assert bars[0].shown == [f"loss {mean:.4f}" for mean in (5.5, 15.5, 25.5, 35.5)] and bars[0].n == 40
 
 
 def test_the_progress_bar_reads_the_loss_at_most_once_per_redraw(monkeypatch):

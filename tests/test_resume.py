@@ -93,7 +93,9 @@ def test_ctrl_c_checkpoints_mid_epoch_and_resume_finishes_the_same_run(tmp_path,
     _same_run(tmp_path / "run", reference)
 
 
-def test_interrupt_in_process_raises_after_the_checkpoint(tmp_path, monkeypatch):
+@pytest.mark.parametrize("engine", [{}, {"engine": "manual", "backend": "numpy"}])
+def test_interrupt_in_process_raises_after_the_checkpoint(tmp_path, monkeypatch, engine):
+    """Also on NumPy, whose epoch sums are NumPy arrays until the checkpoint takes them."""
     from redes.callbacks import Callback
 
     class PressCtrlC(Callback):
@@ -104,20 +106,22 @@ def test_interrupt_in_process_raises_after_the_checkpoint(tmp_path, monkeypatch)
     import redes.trainer as trainer
 
     monkeypatch.setattr(trainer, "ProgressBar", lambda file: PressCtrlC())
+    config = {"train": {"epochs": 3, "batch_size": 64, **engine}, "model": {"hidden": [16]},
+              "regularization": {"l2": 1e-3}}
     with pytest.raises(TrainingInterrupted) as stop:
-        redes.train({"train": {"epochs": 3, "batch_size": 64}, "model": {"hidden": [16]}}, out=tmp_path / "r")
+        redes.train(config, out=tmp_path / "r")
     assert (stop.value.epoch, stop.value.step) == (2, 5)
     monkeypatch.undo()
     finished = redes.resume(tmp_path / "r", verbose=False)
-    straight = redes.train({"train": {"epochs": 3, "batch_size": 64}, "model": {"hidden": [16]}},
-                           out=tmp_path / "s", verbose=False)
+    straight = redes.train(config, out=tmp_path / "s", verbose=False)
     assert (tmp_path / "r/metrics.csv").read_bytes() == (tmp_path / "s/metrics.csv").read_bytes()
     assert all(torch.equal(p, q) for p, q in zip(finished.model.parameters(), straight.model.parameters()))
 
 
-def test_divergence_stops_with_the_cause_and_keeps_the_last_good_weights(tmp_path):
+@pytest.mark.parametrize("engine", [{}, {"engine": "manual", "backend": "numpy"}])
+def test_divergence_stops_with_the_cause_and_keeps_the_last_good_weights(tmp_path, engine):
     config = {"data": {"name": "linear", "n_samples": 200}, "model": {"hidden": [8], "init_scale": 3.0},
-              "optimizer": {"name": "sgd", "lr": 50.0}, "train": {"epochs": 5, "batch_size": 10}}
+              "optimizer": {"name": "sgd", "lr": 50.0}, "train": {"epochs": 5, "batch_size": 10, **engine}}
     with pytest.raises(RedesError, match=r"non-finite at epoch 1, step \d+.*optimizer.lr=50.*init_scale=3") as err:
         redes.train(config, out=tmp_path / "d", verbose=False)
     assert "checkpoint.safetensors" in str(err.value)
@@ -137,8 +141,6 @@ def test_resume_refuses_what_it_cannot_continue(tmp_path, digits_run):
 
 
 def _interrupted_run(tmp_path) -> Path:
-    import shutil
-
     config = {"train": {"epochs": 2, "batch_size": 128}, "model": {"hidden": [16]}}
     run = redes.train(config, out=tmp_path / "r", verbose=False).path
     (run / "summary.json").unlink()  # as if killed before the end

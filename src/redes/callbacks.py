@@ -19,7 +19,7 @@ class Callback:
 
     def on_train_begin(self, state: "FitState") -> None: ...
     def on_epoch_begin(self, state: "FitState") -> None: ...
-    def on_batch_end(self, state: "FitState", loss: torch.Tensor) -> None: ...
+    def on_batch_end(self, state: "FitState", loss: torch.Tensor) -> None: ...  # a 0-d NumPy array on NumPy
     def on_epoch_end(self, state: "FitState", logs: dict) -> None: ...
     def on_train_end(self, state: "FitState") -> None: ...
 
@@ -47,14 +47,14 @@ class ProgressBar(Callback):
         self.loss = LatestValue()
         self.next_read = 0.0  # time.monotonic() from which the bar may be drawn again
 
-    def on_batch_end(self, state: "FitState", loss: torch.Tensor) -> None:
+    def on_batch_end(self, state: "FitState", loss: torch.Tensor) -> None:  # or a 0-d NumPy array
         if self.bar.disable:  # not a terminal: nothing is drawn, so nothing is read
             return
         self.running.append(loss)  # no kernel on most steps: the mean is taken only when the bar is drawn
         now = time.monotonic()
         if state.step % self.every == 0 and now >= self.next_read:
             self.next_read = now + self.bar.mininterval
-            shown = self.loss.update(torch.stack(self.running).mean())
+            shown = self.loss.update(torch.stack([torch.as_tensor(v) for v in self.running]).mean())
             self.running = []
             if shown is not None:
                 self.bar.set_postfix_str(f"loss {shown:.4f}", refresh=False)

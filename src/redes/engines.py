@@ -22,18 +22,19 @@ from redes.config import OptimizerConfig, RegularizationConfig, TrainConfig
 from redes.errors import RedesError
 from redes.losses import loss_function, penalized_weights, weight_penalty
 from redes.manual import optim as manual_optim
-from redes.manual.backends import namespace, one_blas_thread
+from redes.manual.backends import Array, namespace, one_blas_thread
 from redes.manual.network import Network
 
 
 @dataclass
 class StepResult:
-    """What one step leaves behind, as torch tensors still on the device (no host sync)."""
+    """What one step leaves behind, in the engine's arrays (`backend`), with no host sync: torch tensors still on
+    the device, or NumPy arrays (the manual engine on NumPy; the loss a 0-d array)."""
 
-    loss: torch.Tensor
-    penalty: Optional[torch.Tensor]
-    outputs: Optional[torch.Tensor]
-    correct: Optional[torch.Tensor] = None  # set by engines that count correct predictions themselves
+    loss: Array
+    penalty: Optional[Array]
+    outputs: Optional[Array]
+    correct: Optional[Array] = None  # set by engines that count correct predictions themselves
 
 
 def build_optimizer(cfg: OptimizerConfig, model: nn.Module, fast: bool = True,
@@ -104,6 +105,8 @@ class ModuleEngine:
     With `compiled` (train.compile), the step's forward is torch.compile's (one graph per batch shape, its
     backward compiled with it); evaluation and prediction call the model itself, eagerly.
     """
+
+    backend = "torch"  # the arrays its steps take and return
 
     def __init__(self, model: nn.Module, loss: str, optimizer: OptimizerConfig, regularization: RegularizationConfig,
                  fast: bool = True, precision: str = "fp32", compiled: bool = False):
@@ -239,8 +242,10 @@ class ManualEngine:
         """The context the training loop holds while it steps: with NumPy, one BLAS thread."""
         return one_blas_thread() if self.backend == "numpy" else contextlib.nullcontext()
 
-    def step(self, x: torch.Tensor, y: torch.Tensor) -> StepResult:
-        if self.backend == "numpy":
+    def step(self, x: Array, y: Array) -> StepResult:
+        """One step on a batch of the backend's arrays (the training loop cuts NumPy batches for NumPy) or of
+        torch tensors; the result in the backend's arrays: on NumPy, no torch call a step."""
+        if self.backend == "numpy" and isinstance(x, torch.Tensor):
             x, y = x.numpy(), y.numpy()
         if self.fused:
             penalty = None if self.network.penalty is None else self.network.penalty.forward(self.network.weights)
@@ -249,7 +254,9 @@ class ManualEngine:
         else:
             loss, penalty, outputs, self.last_grads = self.network.loss_and_grads(x, y)
             self.optimizer.step(self.update_grads or self.last_grads)
-        return StepResult(_as_tensor(loss), None if penalty is None else _as_tensor(penalty), _as_tensor(outputs))
+        if self.backend == "numpy":
+            loss, penalty = np.asarray(loss), None if penalty is None else np.asarray(penalty)
+        return StepResult(loss, penalty, outputs)
 
     def gradients(self) -> list:
         """The gradients the last step used (loss and penalty), in `model.parameters()` order (copies)."""
@@ -310,7 +317,3 @@ def _map_arrays(state, convert):
         return [_map_arrays(v, convert) for v in state]
     return convert(state) if isinstance(state, (torch.Tensor, np.ndarray)) else state
 
-
-def _as_tensor(value) -> torch.Tensor:
-    """A tensor as it is; a NumPy array or scalar as a tensor sharing its memory (no copy)."""
-    return value if isinstance(value, torch.Tensor) else torch.from_numpy(np.asarray(value))

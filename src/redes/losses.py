@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Callable, Optional
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from redes.errors import RedesError
+from redes.manual.backends import Array
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 _DEFAULT_LOSS = {"classification": "cross_entropy", "binary": "bce", "regression": "mse"}
@@ -69,10 +71,11 @@ def probabilities(outputs: torch.Tensor, loss: str) -> torch.Tensor:
     return torch.softmax(outputs, dim=1)
 
 
-def predictions(outputs: torch.Tensor, loss: str) -> torch.Tensor:
-    """Class indices for classifiers, the outputs themselves for regression."""
+def predictions(outputs: Array, loss: str) -> Array:
+    """Class indices for classifiers, the outputs themselves for regression (torch tensors or NumPy arrays)."""
     if loss == "bce":
-        return (outputs.squeeze(1) > 0).long()
+        positive = outputs[:, 0] > 0
+        return positive.long() if isinstance(positive, torch.Tensor) else positive.astype(np.int64)
     if loss == "cross_entropy":
-        return outputs.argmax(dim=1)
+        return outputs.argmax(1)
     return outputs

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
+import math
 import signal
 import threading
 import time
@@ -10,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Iterator, Optional, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -18,14 +21,18 @@ from redes.data import Split
 from redes.data.batches import batches, index_chunks, steps_per_epoch
 from redes.devices import keep_freed_host_memory, wait_for
 from redes.losses import loss_function, predictions
+from redes.manual.backends import Array
 from redes.metrics import accuracy, r2_score
+
+ROWS = ("losses", "penalties", "sizes")  # the per-step rows of an epoch's totals
 
 
 @dataclass
 class EpochTotals:
-    """The epoch in progress, as its steps left it: a step only appends its loss (a device tensor), its
-    size and its predictions, with no extra kernel or host sync; `fold` sums them when the epoch ends
-    or a snapshot is taken. `base` holds the sums of the first `first` steps, from a mid-epoch resume."""
+    """The epoch in progress, as its steps left it: a step only appends its loss (in the engine's arrays: a
+    device tensor, or a NumPy array on NumPy), its size and its predictions, with no extra kernel or host
+    sync; `rows` gathers them when the epoch ends, `fold` when a snapshot is taken. `base` holds the sums of
+    the first `first` steps, from a mid-epoch resume."""
 
     steps: int
     device: torch.device
@@ -50,23 +57,36 @@ class EpochTotals:
 
     def fold(self) -> dict[str, torch.Tensor]:
         """losses, penalties, sizes (steps,) and correct () as float64 tensors, over the steps done so far."""
-        zeros = torch.zeros(self.steps, dtype=torch.float64, device=self.device)
-        sums = {k: v.clone() for k, v in self.base.items()} if self.base else {
-            "losses": zeros, "penalties": zeros.clone(), "sizes": zeros.clone(), "correct": zeros.new_zeros(())}
+        rows, correct = self.rows()
+        as_tensor = functools.partial(torch.as_tensor, dtype=torch.float64, device=self.device)
+        return {name: as_tensor(row) for name, row in zip(ROWS, rows)} | {"correct": as_tensor(correct)}
+
+    def rows(self) -> tuple[Array, Array]:
+        """The steps' losses, penalties and sizes as one (3, steps) float64 array (zero where not done), and
+        the correct predictions (), in the steps' arrays: NumPy's for an engine on NumPy, whose epoch's end then
+        makes no torch call (each would cost it about a tenth of a step: docs/benchmarks.md §3)."""
+        numpy = bool(self.losses) and isinstance(self.losses[0], np.ndarray)
+        xp, on = (np, {}) if numpy else (torch, {"device": self.device})
+        if self.base:
+            rows = xp.stack([xp.asarray(self.base[k]) for k in ROWS])
+            correct = xp.asarray(self.base["correct"]) + 0  # a copy
+        else:
+            rows = xp.zeros((len(ROWS), self.steps), dtype=xp.float64, **on)
+            correct = xp.zeros((), dtype=xp.float64, **on)
         done = slice(self.first, self.first + len(self.losses))
         if self.losses:
-            sums["losses"][done] = torch.stack(self.losses).to(torch.float64)
-            if self.penalties[0] is not None:
-                sums["penalties"][done] = torch.stack(self.penalties).to(torch.float64)
-            sums["sizes"][done] = torch.tensor(self.sizes, dtype=torch.float64, device=self.device)
+            penalized = self.penalties[0] is not None
+            values = xp.stack(self.losses + self.penalties if penalized else self.losses)
+            rows[:1 + penalized, done] = values.reshape(1 + penalized, -1)
+            rows[2, done] = xp.asarray(self.sizes, dtype=xp.float64, **on)
         pairs = [(p, y) for p, y in zip(self.predicted, self.targets) if y is not None]
         if pairs:
-            outputs, targets = torch.cat([p for p, _ in pairs]), torch.cat([y for _, y in pairs])
-            sums["correct"] += (predictions(outputs, self.loss) == targets).sum()
+            outputs, targets = xp.concat([p for p, _ in pairs]), xp.concat([y for _, y in pairs])
+            correct += (predictions(outputs, self.loss) == targets).sum()
         counts = [p for p, y in zip(self.predicted, self.targets) if y is None]
         if counts:
-            sums["correct"] += torch.stack(counts).sum()
-        return sums
+            correct += xp.stack(counts).sum()
+        return rows, correct
 
 
 @dataclass
@@ -185,6 +205,7 @@ def _ctrl_c_sets(state: FitState) -> Iterator[None]:
 def _loop(state: FitState, train: Split, val: Optional[Split], loss: str, batch_size: int, sampler: str,
           eval_batch_size: int, callbacks: Sequence[Callback], resume: Optional[dict]) -> None:
     engine, classify, device = state.engine, loss != "mse", train.x.device
+    x, y = (train.x.numpy(), train.y.numpy()) if getattr(engine, "backend", "torch") == "numpy" else (train.x, train.y)
     for callback in callbacks:
         callback.on_train_begin(state)
     while state.epoch <= state.epochs and not state.interrupted:
@@ -197,10 +218,10 @@ def _loop(state: FitState, train: Split, val: Optional[Split], loss: str, batch_
             callback.on_epoch_begin(state)
         start = time.perf_counter() - state.totals.seconds
         state.step = skip
-        for taken in _steps_taken(engine, train, batch_size, sampler, state.generator, skip):
-            for result, y in taken:
+        for taken in _steps_taken(engine, x, y, batch_size, sampler, state.generator, skip):
+            for result, targets in taken:
                 state.step += 1
-                state.totals.add(result, y, classify)
+                state.totals.add(result, targets, classify)
                 for callback in callbacks:
                     callback.on_batch_end(state, result.loss)
             if state.interrupted:
@@ -216,18 +237,19 @@ def _loop(state: FitState, train: Split, val: Optional[Split], loss: str, batch_
         callback.on_train_end(state)
 
 
-def _steps_taken(engine, train: Split, batch_size: int, sampler: str, generator: torch.Generator,
+def _steps_taken(engine, x: Array, y: Array, batch_size: int, sampler: str, generator: torch.Generator,
                  skip: int) -> Iterator[list]:
     """One epoch's training steps after its first `skip`, as lists of (result, targets) taken at once: one
-    step per batch, or `engine.steps_per_call` steps in one call of `engine.steps` (a CUDA graph's chunk; its
-    targets are the batches' indices, of which only the length is read: the engine counted correct predictions)."""
+    step per batch of x, y (the training data in the engine's arrays), or `engine.steps_per_call` steps in one
+    call of `engine.steps` (a CUDA graph's chunk; its targets are the batches' indices, of which only the
+    length is read: the engine counted correct predictions)."""
     per_call = getattr(engine, "steps_per_call", 1)
     if per_call == 1:
-        for x, y in itertools.islice(batches(train.x, train.y, batch_size, sampler, generator), skip, None):
-            yield [(engine.step(x, y), y)]
+        for xb, yb in itertools.islice(batches(x, y, batch_size, sampler, generator), skip, None):
+            yield [(engine.step(xb, yb), yb)]
         return
-    for index in index_chunks(len(train), batch_size, sampler, generator, train.x.device, per_call, skip):
-        yield list(zip(engine.steps(train.x, train.y, index, batch_size), index.split(batch_size)))
+    for index in index_chunks(len(x), batch_size, sampler, generator, x.device, per_call, skip):
+        yield list(zip(engine.steps(x, y, index, batch_size), index.split(batch_size)))
 
 
 def _epoch_start(state: FitState, resume: Optional[dict], device: torch.device,
@@ -242,17 +264,18 @@ def _epoch_start(state: FitState, resume: Optional[dict], device: torch.device,
 
 def _end_epoch(state: FitState, seconds: float, val: Optional[Split], loss: str, eval_batch_size: int,
                classify: bool, callbacks: Sequence[Callback]) -> None:
-    """Read the epoch's sums once, evaluate on val, record the history row, let the callbacks see it."""
-    totals = state.totals.fold()
-    finite = torch.isfinite(totals["losses"][:state.step])
-    if not bool(finite.all()):
-        state.diverged = (state.epoch, int((~finite).nonzero()[0]) + 1)
+    """Read the epoch's sums (three host reads, after its last step), evaluate on val, record the history row,
+    let the callbacks see it."""
+    rows, correct = state.totals.rows()
+    sizes = rows[2]
+    (loss_sum, penalty_sum), seen = (rows[:2] * sizes).sum(1).tolist(), float(sizes.sum())
+    if not math.isfinite(loss_sum):  # sizes > 0: the sum is finite exactly when every step's loss is
+        state.diverged = (state.epoch, next(step for step, value in enumerate(rows[0].tolist(), 1)
+                                            if not math.isfinite(value)))
         return
-    seen = totals["sizes"].sum()
-    logs = {"epoch": state.epoch, "train_loss": ((totals["losses"] * totals["sizes"]).sum() / seen).item(),
-            "train_penalty": ((totals["penalties"] * totals["sizes"]).sum() / seen).item()}
+    logs = {"epoch": state.epoch, "train_loss": loss_sum / seen, "train_penalty": penalty_sum / seen}
     if classify:
-        logs["train_accuracy"] = (totals["correct"] / seen).item()
+        logs["train_accuracy"] = float(correct) / seen
     logs["seconds"] = seconds
     if val is not None:
         evaluation = evaluate(state.engine.model, val, loss, eval_batch_size)

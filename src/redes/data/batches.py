@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Iterator, Sequence, Union
 
+import numpy as np
 import torch
 
+Batchable = Union[torch.Tensor, np.ndarray]
 GATHER_BYTES = 4 * 2**20  # per chunk of batches: large enough to amortise the gather, small next to the data
 
 
@@ -36,23 +38,36 @@ def epoch_order(n: int, batch_size: int, sampler: str, generator: torch.Generato
     raise ValueError(f"unknown sampler {sampler!r}")
 
 
-def batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, sampler: str,
-            generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def batches(x: Batchable, y: Batchable, batch_size: int, sampler: str,
+            generator: torch.Generator) -> Iterator[tuple[Batchable, Batchable]]:
     """Yield (x, y) mini-batches for one epoch; the indices move to the data's device once per epoch.
 
     Samples are gathered a chunk of batches at a time (about GATHER_BYTES of x), and the batches are
     views of the chunk: one index operation per chunk instead of two per batch (at batch 2, that was
-    a few microseconds of a step of about a hundred).
+    a few microseconds of a step of about a hundred). NumPy arrays (the manual engine on NumPy) are cut by
+    NumPy into NumPy batches, in the same order: the torch calls of an epoch cost that engine as much as
+    steps do (docs/benchmarks.md §3).
     """
     order = epoch_order(len(x), batch_size, sampler, generator)
     if order is None:
-        yield from zip(x.split(batch_size), y.split(batch_size))
+        yield from zip(_split(x, batch_size), _split(y, batch_size))
         return
     batch_bytes = batch_size * (x[:1].nbytes + y[:1].nbytes)
     rows = max(1, GATHER_BYTES // max(1, batch_bytes)) * batch_size
-    for index in order.to(x.device, non_blocking=True).split(rows):
-        # index_select, not x[index]: on the CPU, advanced indexing took 6-8x as long for the same rows
-        yield from zip(x.index_select(0, index).split(batch_size), y.index_select(0, index).split(batch_size))
+    order = order.to(x.device, non_blocking=True) if isinstance(x, torch.Tensor) else order.numpy()
+    for index in _split(order, rows):
+        yield from zip(_split(_gather(x, index), batch_size), _split(_gather(y, index), batch_size))
+
+
+def _split(a: Batchable, size: int) -> Sequence[Batchable]:
+    """a's rows in consecutive pieces of `size` (the last may be shorter), as views."""
+    return a.split(size) if isinstance(a, torch.Tensor) else [a[i:i + size] for i in range(0, len(a), size)]
+
+
+def _gather(a: Batchable, index: Batchable) -> Batchable:
+    """The rows of `a` at `index`; index_select, not a[index], for a tensor: on the CPU, advanced indexing took
+    6-8x as long for the same rows."""
+    return a.index_select(0, index) if isinstance(a, torch.Tensor) else a[index]
 
 
 def index_chunks(n: int, batch_size: int, sampler: str, generator: torch.Generator, device: torch.device,
