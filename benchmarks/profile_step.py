@@ -147,8 +147,6 @@ def sections(trainer: str, batch: int, steps: int) -> str:
 
 def run_sections(engine, cut, tick) -> None:
     """The manual engine's step written out, `tick`ing after each part."""
-    from redes.engines import _as_tensor
-
     network, optimizer, fused = engine.network, engine.optimizer, engine.fused
     for x, y in cut:
         if fused:
@@ -158,7 +156,7 @@ def run_sections(engine, cut, tick) -> None:
         for i, layer in enumerate(network.layers):
             h = layer.forward(h)
             t = tick(f"forward {i} {type(layer).__name__}", t)
-        loss = network.loss.forward(h, y)
+        network.loss.forward(h, y)
         t = tick("loss forward", t)
         d = network.loss.backward()
         t = tick("loss backward", t)
@@ -168,13 +166,11 @@ def run_sections(engine, cut, tick) -> None:
             t = tick(f"backward {i} {type(layer).__name__}{' + update' if fused else ''}", t)
         if fused:
             engine.sgd_in_backward.finish()
-            t = tick("optimizer (the rest of the step)", t)
+            tick("optimizer (the rest of the step)", t)
         else:
             grads = network.grads()
             optimizer.step(engine.update_grads or grads)
-            t = tick("optimizer (p -= lr * g)", t)
-        _as_tensor(loss), _as_tensor(h)
-        tick("results to torch", t)
+            tick("optimizer (p -= lr * g)", t)
 
 
 def profile(trainer: str, batch: int, top: int) -> str:
