@@ -17,6 +17,24 @@ def _is_png(path) -> bool:
     return path.is_file() and path.read_bytes()[:8] == PNG and path.stat().st_size > 5000
 
 
+def test_the_sample_grid_titles_each_image_green_when_right_and_red_when_wrong(monkeypatch, tmp_path):
+    """Every image in its place, in one Axes (an Axes per image took matplotlib most of a second)."""
+    from redes import plots
+
+    drawn = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path, layout=True: drawn.append(fig) or path)
+    images = np.random.default_rng(0).random((11, 4, 5, 3))
+    plots.sample_grid(images, ["cat", "dog"] * 5 + ["frog"], ["cat", "cat"] * 5 + ["frog"], tmp_path / "s.png")
+    (ax,) = drawn[0].axes
+    assert len(ax.images) == 11 and np.array_equal(ax.images[10].get_array(), images[10])
+    assert [t.get_text() for t in ax.texts][:2] == ["cat\n→ cat", "dog\n→ cat"]
+    assert [t.get_color() for t in ax.texts] == ["green", "red"] * 5 + ["green"]
+    lefts = sorted({image.get_extent()[0] for image in ax.images})
+    tops = sorted({image.get_extent()[3] for image in ax.images})
+    assert len(lefts) == 8 and len(tops) == 2  # 8 columns, 2 rows
+    assert all(b - a >= 5 for a, b in zip(lefts, lefts[1:]))  # side by side, none overlapping (width 5)
+
+
 def test_activation_curves_have_the_textbook_derivatives():
     curves = activation_curves()
     assert list(curves) == list(ACTIVATIONS)
