@@ -205,7 +205,7 @@ def _ctrl_c_sets(state: FitState) -> Iterator[None]:
 def _loop(state: FitState, train: Split, val: Optional[Split], loss: str, batch_size: int, sampler: str,
           eval_batch_size: int, callbacks: Sequence[Callback], resume: Optional[dict]) -> None:
     engine, classify, device = state.engine, loss != "mse", train.x.device
-    x, y = (train.x.numpy(), train.y.numpy()) if getattr(engine, "backend", "torch") == "numpy" else (train.x, train.y)
+    x, y = (train.x.numpy(), train.y.numpy()) if engine.backend == "numpy" else (train.x, train.y)
     for callback in callbacks:
         callback.on_train_begin(state)
     while state.epoch <= state.epochs and not state.interrupted:
