@@ -4,7 +4,7 @@ Trains redes' manual engine on NumPy (64-128-64-10, batch 32: what redes.MLPClas
 one epoch of `--steps` steps, then times each of a few small torch calls of the kind a training loop makes at
 an epoch's end, and the same calls again straight after; the NumPy equivalents the same way; and, to tell time
 from the work's footprint, the torch calls after a busy-wait as long as the epoch. Medians of `--rounds`.
-On this 2-core VM the first torch call after the epoch took 5-10x its second; NumPy's, about 2x.
+On this 2-core VM the first torch call after the epoch took 6-18x its second; NumPy's, 2-4x.
 
     .venv/bin/python benchmarks/cold_calls.py          # about 10 s
     .venv/bin/python benchmarks/cold_calls.py --json
@@ -26,13 +26,14 @@ from redes.bench import _engine, script_arguments  # noqa: E402
 from redes.data.batches import batches  # noqa: E402
 
 LOSSES = [torch.tensor(float(i)) for i in range(43)]
+NUMPY_LOSSES = [np.asarray(np.float32(i)) for i in range(43)]  # what the NumPy engine's steps return
 CALLS = {  # one epoch's end in miniature: torch's calls and NumPy's
     "torch.zeros": lambda: torch.zeros(3, 43, dtype=torch.float64),
     "torch.stack": lambda: torch.stack(LOSSES),
     "torch.tensor": lambda: torch.tensor([32] * 43, dtype=torch.float64),
     "tensor.sum": lambda: LOSSES[0].sum(),
     "np.zeros": lambda: np.zeros((3, 43)),
-    "np.stack": lambda: np.stack([np.float32(i) for i in range(43)]),
+    "np.stack": lambda: np.stack(NUMPY_LOSSES),
 }
 
 
