@@ -165,7 +165,8 @@ def main(argv=None) -> int:
     print(f"overall: {'PASS' if passed else 'FAIL'}")
     if args.json:
         print(json.dumps({"torch": torch.__version__, "numpy": np.__version__, "threads": torch.get_num_threads(),
-                          "cpus": os.cpu_count(), "repeats": repeats, "epochs": {b: EPOCHS.get(b, 2) for b in args.batches},
+                          "cpus": os.cpu_count(), "repeats": repeats,
+                          "epochs": {b: EPOCHS.get(b, 2) for b in args.batches},
                           "load_average": [load_before, load_after], "seconds": elapsed,
                           "results": summary["rows"], "targets": summary["targets"], "pass": passed}))
     return 1 if args.strict and not passed else 0

@@ -19,7 +19,6 @@ import numpy as np
 import pytest
 
 from redes.config import DataConfig
-from redes.data import cifar10
 from redes.data.cifar10 import ARCHIVES, cifar10_locations, load_cifar10
 from redes.errors import RedesError
 

@@ -191,7 +191,8 @@ def test_hand_written_sgd_follows_torch_optim(backend, momentum, nesterov, weigh
 
 
 def test_the_numpy_namespace_shortcuts_give_numpys_own_results():
-    """namespace("numpy") calls sum, max and reshape by shorter paths; every NumPy signature still gives NumPy's answer."""
+    """namespace("numpy") calls sum, max and reshape by shorter paths; every NumPy signature still gives NumPy's
+    answer."""
     import numpy as np
 
     from redes.manual.backends import namespace

@@ -232,7 +232,8 @@ def test_divergence_is_a_clear_error(blobs):
 
 
 def test_init_draws_the_first_weights_as_scikit_learn_by_default(blobs):
-    """init='sklearn' (the default): uniform within sqrt(6 / (fan_in + fan_out)); init='torch': nn.Linear's 1/sqrt(fan_in)."""
+    """init='sklearn' (the default): uniform within sqrt(6 / (fan_in + fan_out)); init='torch': nn.Linear's
+    1/sqrt(fan_in)."""
     X, y = blobs  # 4 features, 8 hidden units: bounds sqrt(6 / 12) = 0.707 and 1 / sqrt(4) = 0.5
     weights = {init: MLPClassifier(hidden_layer_sizes=(8,), max_iter=1, learning_rate_init=1e-12, random_state=0,
                                    **({} if init == "default" else {"init": init})).fit(X, y).model_[0].weight.abs()

@@ -79,7 +79,8 @@ def test_a_diverging_trial_fails_and_the_search_goes_on(tmp_path):
 
 @pytest.mark.parametrize("spec, message", [
     ({"param": {}}, "unknown key 'param' (did you mean 'params'?)"),
-    ({"params": {"optimizer.lr": {"low": 0.1}}}, "params.optimizer.lr: give either choices: [...] or both low: and high:"),
+    ({"params": {"optimizer.lr": {"low": 0.1}}},
+     "params.optimizer.lr: give either choices: [...] or both low: and high:"),
     ({"params": {"optimizer.lr": {"low": 1, "high": 0.1}}}, "low (1) must be below high (0.1)"),
     ({"params": {"optimizer.lrate": {"low": 0.1, "high": 1}}}, "unknown config key 'optimizer.lrate'"),
     ({"params": {"train.sampler": {"choices": ["random"]}}}, "params.train.sampler: config key train.sampler"),

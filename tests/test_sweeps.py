@@ -19,7 +19,8 @@ BASE = {"model": {"hidden": [16]}, "train": {"epochs": 2, "batch_size": 64}}
 
 
 def _sweep_file(path: Path, axes: dict, seeds=(0,), base=None) -> Path:
-    path.write_text(yaml.safe_dump({"base": BASE if base is None else base, "axes": axes, "seeds": list(seeds)}, sort_keys=False))
+    spec = {"base": BASE if base is None else base, "axes": axes, "seeds": list(seeds)}
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return path
 
 

@@ -66,7 +66,8 @@ def run_steps(setup: Setup, steps: int) -> list[float]:
     return losses
 
 
-def check_engines(cfg: Config, steps: int = 20, dtype: str = "float64", tolerance: float = TOLERANCE) -> EngineComparison:
+def check_engines(cfg: Config, steps: int = 20, dtype: str = "float64",
+                  tolerance: float = TOLERANCE) -> EngineComparison:
     """Train `steps` steps with every engine and backend from the same weights and batches; compare the weights.
 
     `train.device: auto` compares on the CPU: there every engine draws the same dropout masks (on CUDA,

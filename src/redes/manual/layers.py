@@ -256,7 +256,8 @@ class BatchNorm(Layer):
         self.grads = {"weight": xp.sum(dy * self.x_hat, axis=0), "bias": xp.sum(dy, axis=0)}
         d_hat = dy * self.params["weight"]
         # dx = (1/N) inv_std (N d_hat - sum(d_hat) - x_hat sum(d_hat x_hat))
-        return (self.inv_std / n) * (n * d_hat - xp.sum(d_hat, axis=0) - self.x_hat * xp.sum(d_hat * self.x_hat, axis=0))
+        centred = n * d_hat - xp.sum(d_hat, axis=0) - self.x_hat * xp.sum(d_hat * self.x_hat, axis=0)
+        return (self.inv_std / n) * centred
 
 
 ACTIVATION_LAYERS = {
