@@ -33,6 +33,8 @@ def test_resolved_yaml_round_trips(tmp_path):
     ("optimizer.lr=-1", r"optimizer.lr.*greater than 0"),
     ("data.name=cifar", r"data.name.*'digits'.*got 'cifar'"),
     ("model.activation=rlu", r"unknown activation 'rlu' \(did you mean 'relu'\?\)"),
+    ("model.activation=Relu", r"unknown activation 'Relu' \(did you mean 'relu'\?\)"),  # not 'elu'
+    ("model.activation=swish", r"unknown activation 'swish'; the activations are relu, tanh, sigmoid, .*identity"),
     ("model.dropout=[0.1]", r"model.dropout: 1 values for 2 hidden layers"),
     ("train.device=gpu", r"train.device"),
     ("data.val_fraction=0.9", r"val_fraction \+ data.test_fraction must be below 1"),

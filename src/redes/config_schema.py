@@ -80,7 +80,8 @@ class ModelConfig(_Section):
             raise ValueError(f"model.hidden: widths must be positive, got {self.hidden}")
         for name in _as_list(self.activation):
             if name not in ACTIVATIONS:
-                raise ValueError(f"model.activation: unknown activation {name!r}{did_you_mean(name, ACTIVATIONS)}")
+                raise ValueError(f"model.activation: unknown activation {name!r}{did_you_mean(name, ACTIVATIONS)}; "
+                                 f"the activations are {', '.join(ACTIVATIONS)}")
         if self.init_scale is not None and self.init != "torch":
             raise ValueError(f"model.init={self.init} and model.init_scale both set the initial weights; keep one")
         if any(not 0 <= p < 1 for p in _as_list(self.dropout)):

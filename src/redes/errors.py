@@ -20,6 +20,8 @@ class Diverged(RedesError):
 
 
 def did_you_mean(name: str, choices) -> str:
-    """The hint for a misspelt choice, ` (did you mean 'nearest'?)`, or "" when none is close."""
-    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    """The hint for a misspelt choice, ` (did you mean 'nearest'?)`, or "" when none is close. Case is ignored
+    in the comparison ('Relu' finds 'relu', not 'elu')."""
+    by_lower = {choice.lower(): choice for choice in choices}
+    close = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.5)
+    return f" (did you mean {by_lower[close[0]]!r}?)" if close else ""
