@@ -35,7 +35,7 @@ def main(argv=None) -> int:
     args = script_arguments(__doc__, argv, images=10_000, repeats=5)
     keep_freed_host_memory()  # as redes' fit does
     images, labels = baselines.cifar_shaped(args.images)
-    x = (images.permute(0, 3, 1, 2).reshape(len(images), -1).float() / 255 - 0.5) / 0.5
+    x = baselines.flat_inputs(images)
     cut = [(x[i:i + BATCH].clone(), labels[i:i + BATCH].clone()) for i in range(0, len(x) - BATCH + 1, BATCH)]
     cpu = torch.device("cpu")
     module, _ = _engine(NOTEBOOK001, 3072, 10, cpu)

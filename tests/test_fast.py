@@ -221,52 +221,46 @@ class _Bar:
         pass
 
 
+def _bar_through_an_epoch(monkeypatch, loss_at, terminal: bool = True, mininterval: float = 0.0) -> _Bar:
+    """A ProgressBar (4 updates) through an epoch of 40 steps, step s handing it `loss_at(s)`: the bar it drew."""
+    import tqdm.auto
+
+    bars = []
+    monkeypatch.setattr(tqdm.auto, "tqdm",
+                        lambda **options: bars.append(_Bar(not terminal, mininterval)) or bars[-1])
+    state, bar = SimpleNamespace(epoch=1, epochs=1, steps=40), ProgressBar(io.StringIO(), updates=4)
+    bar.on_epoch_begin(state)
+    for state.step in range(1, 41):
+        bar.on_batch_end(state, loss_at(state.step))
+    return bars[0]
+
+
 @pytest.mark.parametrize("terminal", [False, True])
 def test_the_progress_bar_reads_the_running_loss_only_where_it_is_drawn(monkeypatch, terminal):
     """Hidden (not a terminal), the bar touches no loss; drawn, it shows the running means, on a GPU the newest
     whose copy to the host has finished (it never waits for one)."""
-    import tqdm.auto
-
-    bars = []
-    monkeypatch.setattr(tqdm.auto, "tqdm", lambda **options: bars.append(_Bar(disable=not terminal)) or bars[-1])
     losses = torch.arange(1.0, 41.0, device="cuda" if torch.cuda.is_available() else "cpu")
-    state, bar = SimpleNamespace(epoch=1, epochs=1, steps=40), ProgressBar(io.StringIO(), updates=4)
-    bar.on_epoch_begin(state)
-    for state.step in range(1, 41):
-        bar.on_batch_end(state, losses[state.step - 1] if terminal else None)  # None: fails if it is read
+    hidden_loss = None  # what a hidden bar is handed: reading it would fail
+    drawn = _bar_through_an_epoch(monkeypatch, lambda step: losses[step - 1] if terminal else hidden_loss, terminal)
     means = [f"loss {mean:.4f}" for mean in (5.5, 15.5, 25.5, 35.5)]  # of each 10 steps
     if not terminal:
-        assert bars[0].shown == [] and bars[0].n == 0
+        assert drawn.shown == [] and drawn.n == 0
     elif losses.device.type == "cpu":
-        assert bars[0].shown == means and bars[0].n == 40
+        assert drawn.shown == means and drawn.n == 40
     else:
-        assert set(bars[0].shown) <= set(means) and bars[0].shown == sorted(bars[0].shown) and bars[0].n == 40
+        assert set(drawn.shown) <= set(means) and drawn.shown == sorted(drawn.shown) and drawn.n == 40
 
 
 def test_the_progress_bar_shows_the_numpy_engines_losses(monkeypatch):
     """The manual engine on NumPy hands the bar 0-d NumPy arrays: it shows their running means as torch's."""
-    import tqdm.auto
-
-    bars = []
-    monkeypatch.setattr(tqdm.auto, "tqdm", lambda **options: bars.append(_Bar(False)) or bars[-1])
-    state, bar = SimpleNamespace(epoch=1, epochs=1, steps=40), ProgressBar(io.StringIO(), updates=4)
-    bar.on_epoch_begin(state)
-    for state.step in range(1, 41):
-        bar.on_batch_end(state, np.asarray(float(state.step), dtype=np.float32))
-    assert bars[0].shown == [f"loss {mean:.4f}" for mean in (5.5, 15.5, 25.5, 35.5)] and bars[0].n == 40
+    drawn = _bar_through_an_epoch(monkeypatch, lambda step: np.asarray(float(step), dtype=np.float32))
+    assert drawn.shown == [f"loss {mean:.4f}" for mean in (5.5, 15.5, 25.5, 35.5)] and drawn.n == 40
 
 
 def test_the_progress_bar_reads_the_loss_at_most_once_per_redraw(monkeypatch):
     """An epoch faster than tqdm's refresh interval has its loss read once, however many updates were asked."""
-    import tqdm.auto
-
-    bars = []
-    monkeypatch.setattr(tqdm.auto, "tqdm", lambda **options: bars.append(_Bar(False, mininterval=3600)) or bars[-1])
-    state, bar = SimpleNamespace(epoch=1, epochs=1, steps=40), ProgressBar(io.StringIO(), updates=4)
-    bar.on_epoch_begin(state)
-    for state.step in range(1, 41):
-        bar.on_batch_end(state, torch.tensor(float(state.step)))
-    assert bars[0].shown == ["loss 5.5000"] and bars[0].n == 10  # the first 10 steps' mean, then no read
+    drawn = _bar_through_an_epoch(monkeypatch, lambda step: torch.tensor(float(step)), mininterval=3600)
+    assert drawn.shown == ["loss 5.5000"] and drawn.n == 10  # the first 10 steps' mean, then no read
 
 
 def test_tf32_matmuls_are_on_only_while_held():
@@ -289,6 +283,18 @@ def test_redes_bench_quick_prints_its_rows_and_json(cli):
     result = json.loads(cli("bench", "--quick", "--json").out.strip().splitlines()[-1])
     assert {"engines", "notebook001", "loop", "cpu_vs_gpu", "peak_memory", "ratios"} <= result.keys()
     assert result["peak_memory"]["host_mb"] > 0
+
+
+def test_the_benchmarks_whole_set_holds_the_notebook_pipelines_samples():
+    """redes is timed on the images the notebook's per-sample ToTensor + Normalize would give, held at once."""
+    from redes.baselines import NotebookDataset, cifar_shaped, flat_inputs
+
+    images, labels = cifar_shaped(6)
+    samples = NotebookDataset(images, labels)
+    x = flat_inputs(images)
+    assert x.shape == (6, 3072)
+    for i in range(6):
+        assert torch.equal(x[i], samples[i][0].reshape(-1))
 
 
 @pytest.mark.parametrize("backend", ["torch", "numpy"])

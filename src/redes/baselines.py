@@ -27,6 +27,12 @@ def cifar_shaped(n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     return images, torch.randint(0, 10, (n,), generator=generator)
 
 
+def flat_inputs(images: torch.Tensor) -> torch.Tensor:
+    """The whole set as `NotebookDataset` gives each sample (ToTensor + Normalize), flattened: (N, 3072) in
+    [-1, 1], what redes trains on with the images held in one tensor."""
+    return (images.permute(0, 3, 1, 2).reshape(len(images), -1).float() / 255 - 0.5) / 0.5
+
+
 class NotebookDataset(Dataset):
     """torchvision's CIFAR10 with ToTensor() and Normalize((0.5,)*3, (0.5,)*3), one sample at a time."""
 

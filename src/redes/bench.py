@@ -97,8 +97,7 @@ def notebook001(sizes: Sizes, device: torch.device = torch.device("cpu")) -> dic
     `device` (the module engine, `redes train`'s default, in fp32 and bf16, and the manual engine; on CUDA also
     without its CUDA graphs, and in tf32), and the forward and backward matrix products alone."""
     images, labels = baselines.cifar_shaped(sizes.images)
-    x = (images.permute(0, 3, 1, 2).reshape(len(images), -1).float() / 255 - 0.5) / 0.5  # (N, 3072) in [-1, 1]
-    split = Split(x.to(device), labels.to(device))
+    split = Split(baselines.flat_inputs(images).to(device), labels.to(device))
     engine, cfg = _engine(NOTEBOOK001, 3072, 10, device)
     bf16, _ = _engine(NOTEBOOK001, 3072, 10, device, precision="bf16")
     manual, _ = _engine(NOTEBOOK001, 3072, 10, device, engine="manual")
