@@ -1,6 +1,6 @@
 """Loop overhead: a tiny network (16-32-4, SGD momentum) at batch 2, redes' training loop against a
 minimal hand-written PyTorch loop with the same model, optimizer (redes' fused SGD) and batches (cut by
-index from one tensor), timed in one process (redes.bench.loop_overhead). Target: redes <= 1.1x per step.
+index from one tensor), timed in one process (redes.bench.suite.loop_overhead). Target: redes <= 1.1x per step.
 
     .venv/bin/python benchmarks/loop_overhead.py          # about 20 s on 2 idle cores
     .venv/bin/python benchmarks/loop_overhead.py --json
@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # a fresh clone finds redes
 
 import torch  # noqa: E402
-from redes.bench import Sizes, loop_overhead, script_arguments, verdict  # noqa: E402
+from redes.bench.suite import Sizes, loop_overhead, script_arguments, verdict  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -25,6 +25,9 @@ Changed from the notebook, only where Python 3 / current torch / no GPU force it
     final accuracy/loss exist; `seed` seeds torch (the notebook's 1547) and NumPy's global RNG
     (the notebook left NumPy unseeded).
 
+`preset` gives the same network as a redes config (configs/notebook000.yaml), for the scripts that time
+redes against this loop (benchmarks/notebook000.py, benchmarks/investigations/profile_step.py).
+
 Run the notebook's last cell (b=32, d1=300, d2=400, lr=0.06, init_v=0.8, 30 epochs) on the CPU:
     .venv/bin/python benchmarks/notebook000_baseline.py
 """
@@ -34,11 +37,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
 T_TYPE = torch.float32  # the notebook's torch.FloatTensor (CPU); no GPU here
+PRESET = Path(__file__).resolve().parents[1] / "configs" / "notebook000.yaml"
 
 
 # Funciones de activación:
@@ -212,6 +217,17 @@ def notebook_data(N=5000, f=300):
     Y = torch.rand(N, 1)
     Y = torch.bernoulli(Y)
     return X, Y
+
+
+def preset(batch: int, epochs: int, engine: str = "manual", backend: str = "torch", seed: int = 0):
+    """The notebook-000 preset as a redes config at `batch`, trained on all 5000 samples (an epoch has the
+    notebook's N // b steps), on the CPU, without checkpoints."""
+    import redes  # only the scripts that time redes need it; the notebook's loop runs on torch alone
+
+    return redes.load_config(PRESET, [
+        f"train.batch_size={batch}", f"train.epochs={epochs}", f"train.engine={engine}",
+        f"train.backend={backend}", f"train.seed={seed}", "train.device=cpu", "train.checkpoint_every=0",
+        "data.val_fraction=0", "data.test_fraction=0"])
 
 
 def main(argv=None):

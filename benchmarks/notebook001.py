@@ -1,5 +1,5 @@
 """Notebook 001's CIFAR-10 MLP (3072-512-256-10, ReLU, SGD lr 0.001 momentum 0.9, batch 128), one epoch
-on 50,000 CIFAR-shaped images, timed in one process (redes.bench.notebook001):
+on 50,000 CIFAR-shaped images, timed in one process (redes.bench.suite.notebook001):
   - dataloader: the notebook's path, uint8 images through a per-sample Dataset (ToTensor + Normalize
     in plain torch) and DataLoader(batch_size=128, shuffle=True, num_workers=2), its loop and loss.item();
   - redes: redes' training loop (what `redes train` runs per epoch) on the images held in one tensor;
@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # a fresh clone finds redes
 
 import torch  # noqa: E402
-from redes.bench import Sizes, best_of, notebook001, paired_ratio, script_arguments, verdict  # noqa: E402
+from redes.bench.suite import Sizes, best_of, notebook001, paired_ratio, script_arguments, verdict  # noqa: E402
 from redes.devices import resolve_device  # noqa: E402
 from redes.errors import RedesError  # noqa: E402
 

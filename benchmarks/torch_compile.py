@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # a fresh clone finds redes
 
 import torch  # noqa: E402
-from redes.bench import Sizes, best_of, compiled_against_eager, paired_ratio, script_arguments  # noqa: E402
+from redes.bench.suite import Sizes, best_of, compiled_against_eager, paired_ratio, script_arguments  # noqa: E402
 from redes.devices import resolve_device  # noqa: E402
 from redes.errors import RedesError  # noqa: E402
 

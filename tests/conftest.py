@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from redes.cli import main
+from redes.cli.main import main
 
 
 @dataclass

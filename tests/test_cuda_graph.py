@@ -15,17 +15,17 @@ import torch
 from sklearn.datasets import load_digits
 
 import redes
-from redes import cuda_graph
-from redes.callbacks import Callback
+from redes.engines import graphed as cuda_graph
+from redes.loop.callbacks import Callback
 from redes.checkpoint import load_tree
 from redes.config import load_config
-from redes.cuda_graph import GraphedEngine, uses_cuda_graph
+from redes.engines.graphed import GraphedEngine, uses_cuda_graph
 from redes.data import Split
 from redes.data.batches import batches, index_chunks
 from redes.engines import ModuleEngine, build_engine
 from redes.errors import RedesError, TrainingInterrupted
-from redes.models import build_model
-from redes.training import fit
+from redes.nn.models import build_model
+from redes.loop.fit import fit
 from tests.conftest import fast_config
 
 CPU, GPU = torch.device("cpu"), torch.device("cuda")
@@ -139,7 +139,7 @@ class _PressCtrlC(Callback):
 
 def _stop_and_resume(tmp_path, monkeypatch, device, press_at: int, **sections):
     """A graphed run stopped by Ctrl-C at epoch 2's step `press_at`, then resumed: (where it stopped, the run)."""
-    import redes.trainer as trainer
+    import redes.runs.train as trainer
 
     monkeypatch.setattr(trainer, "ProgressBar", lambda file: _PressCtrlC(press_at))
     with pytest.raises(TrainingInterrupted):

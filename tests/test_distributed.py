@@ -53,7 +53,7 @@ def test_torchrun_needs_the_module_engine(tmp_path):
 
 
 def test_torchrun_refuses_to_be_asked_for_a_cuda_graph():
-    from redes.distributed import check_engine
+    from redes.engines.sharded import check_engine
     from redes.errors import RedesError
 
     check_engine("module", "fp32", "auto")

@@ -5,10 +5,10 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from redes.checks import check_engines, fit_linear_every_way, run_steps
+from redes.study.compare import check_engines, fit_linear_every_way, run_steps
 from redes.config import load_config
 from redes.errors import RedesError
-from redes.pipeline import prepare, with_engine
+from redes.runs.setup import prepare, with_engine
 
 CONFIGS = Path(__file__).parent.parent / "configs"
 # hardsigmoid is left out: torch's float64 hardsigmoid backward multiplies by float32(1/6), off by 3e-8
@@ -142,7 +142,7 @@ def test_add_product_and_add_scaled_update_numpy_and_torch_arrays_in_place(layou
     (BLAS in place, or a copy back)."""
     import numpy as np
 
-    from redes.manual.backends import add_product_, add_scaled_
+    from redes.arrays import add_product_, add_scaled_
 
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((5, 3)).astype(dtype), rng.standard_normal((3, 4)).astype(dtype)
@@ -167,7 +167,7 @@ def test_add_product_and_add_scaled_update_numpy_and_torch_arrays_in_place(layou
 def test_hand_written_sgd_follows_torch_optim(backend, momentum, nesterov, weight_decay):
     from redes.config import OptimizerConfig
     from redes.manual import optim
-    from redes.manual.backends import namespace
+    from redes.arrays import namespace
 
     generator = torch.Generator().manual_seed(0)
     shapes = [(4, 3), (4,), (2, 4)]
@@ -195,7 +195,7 @@ def test_the_numpy_namespace_shortcuts_give_numpys_own_results():
     answer."""
     import numpy as np
 
-    from redes.manual.backends import namespace
+    from redes.arrays import namespace
 
     xp, a = namespace("numpy"), np.arange(12, dtype=np.float32).reshape(3, 4)
     cases = [("sum", (a,), {}), ("sum", (a, 0), {}), ("sum", (a,), {"axis": 1, "keepdims": True}), ("sum", (3.0,), {}),

@@ -1,4 +1,4 @@
-"""redes.estimators: scikit-learn's estimator contract, model selection, engines, partial_fit, stopping, errors."""
+"""redes.estimators.mlp: scikit-learn's estimator contract, model selection, engines, partial_fit, stopping, errors."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import check_estimator
 
-from redes.estimators import MLPClassifier, MLPRegressor, expected_failed_checks
+from redes.estimators.mlp import MLPClassifier, MLPRegressor, expected_failed_checks
 
 
 @pytest.fixture(autouse=True, scope="module")

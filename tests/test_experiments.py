@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from redes.sweeps import load_sweep, run_sweep
+from redes.study.sweeps import load_sweep, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESETS = sorted((ROOT / "configs" / "experiments").glob("*.yaml"))

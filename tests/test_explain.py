@@ -7,10 +7,10 @@ from torch import nn
 
 from redes.config import ACTIVATIONS, Config, ModelConfig, OptimizerConfig
 from redes.errors import RedesError
-from redes.explain import explain, explain_config
+from redes.study.explain import explain, explain_config
 from redes.manual import layers as L
 from redes.manual.network import Network
-from redes.models import build_model
+from redes.nn.models import build_model
 
 ROW = re.compile(r"^  (\S+)\s+(\([\d, ]*\))\s+(.*?)\s*$")
 

@@ -13,13 +13,13 @@ import pytest
 import torch
 
 import redes
-from redes.callbacks import ProgressBar
+from redes.loop.callbacks import ProgressBar
 from redes.config import load_config
 from redes.data import Split
 from redes.engines import build_engine, tf32_matmuls
 from redes.errors import RedesError
-from redes.models import build_model
-from redes.training import fit
+from redes.nn.models import build_model
+from redes.loop.fit import fit
 from tests.conftest import fast_config
 
 OPTIMIZERS = {
@@ -171,7 +171,7 @@ def test_an_epochs_seconds_include_the_device_finishing_its_queued_steps(monkeyp
     (here a wait of 50 ms stands in for a GPU draining its queue)."""
     import time
 
-    import redes.training as training
+    import redes.loop.fit as training
 
     waited = []
     monkeypatch.setattr(training, "wait_for", lambda device: waited.append(device) or time.sleep(0.05))
@@ -287,7 +287,7 @@ def test_redes_bench_quick_prints_its_rows_and_json(cli):
 
 def test_the_benchmarks_whole_set_holds_the_notebook_pipelines_samples():
     """redes is timed on the images the notebook's per-sample ToTensor + Normalize would give, held at once."""
-    from redes.baselines import NotebookDataset, cifar_shaped, flat_inputs
+    from redes.bench.baselines import NotebookDataset, cifar_shaped, flat_inputs
 
     images, labels = cifar_shaped(6)
     samples = NotebookDataset(images, labels)
@@ -427,7 +427,7 @@ def test_parameters_in_one_buffer_are_saved_and_loaded_as_separate_tensors(tmp_p
 
 
 def test_interleaved_rounds_skip_the_warm_up_and_pair_ratios_by_round():
-    from redes.bench import best_of, interleaved, paired_ratio, timed_rounds
+    from redes.bench.suite import best_of, interleaved, paired_ratio, timed_rounds
 
     def candidate(*seconds):  # the first call is the untimed warm-up
         times = iter((99.0, *seconds))

@@ -13,8 +13,8 @@ import redes
 from redes.checkpoint import load_tree
 from redes.config import Config, config_keys, load_config
 from redes.errors import RedesError
-from redes.pipeline import prepare
-from redes.trainer import _restore
+from redes.runs.setup import prepare
+from redes.runs.train import _restore
 
 KEYS = [key for key, *_ in config_keys()]
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

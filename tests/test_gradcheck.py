@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from redes.errors import RedesError
-from redes.gradcheck import (CheckResult, check_builtins, check_layer, format_table, gradcheck, load_user_layer,
+from redes.study.gradcheck import (CheckResult, check_builtins, check_layer, format_table, gradcheck, load_user_layer,
                              parse_shape, report_dict)
 
 BUILTINS = {"Linear", "Sigmoid", "Sigmoid(naive)", "Tanh", "Tanh(naive)", "ReLU", "LeakyReLU", "HardSigmoid", "ELU",

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from redes.config import load_config
-from redes.graph import autograd_dot, loss_graph
+from redes.study.graph import autograd_dot, loss_graph
 
 SMALL = ["--set", "data.name=linear", "--set", "model.hidden=[3]", "--set", "data.test_fraction=0.2"]
 

@@ -4,8 +4,8 @@ from torch import nn
 
 from redes.config import ModelConfig
 from redes.errors import RedesError
-from redes.losses import loss_function, output_width, predictions, probabilities, resolve_loss, weight_penalty
-from redes.models import build_model
+from redes.nn.losses import loss_function, output_width, predictions, probabilities, resolve_loss, weight_penalty
+from redes.nn.models import build_model
 
 
 def _hand_penalty(model, l1, l2):

@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from redes.config import ACTIVATIONS, ModelConfig
-from redes.models import build_model, count_parameters, summary
+from redes.nn.models import build_model, count_parameters, summary
 
 
 def test_layers_follow_the_spec():

@@ -7,8 +7,8 @@ import pytest
 
 import redes
 from redes.config import ACTIVATIONS
-from redes.models import activation_curves
-from redes.runs import _fit_line, _samples
+from redes.nn.models import activation_curves
+from redes.runs.run import _fit_line, _samples
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -19,7 +19,7 @@ def _is_png(path) -> bool:
 
 def test_the_sample_grid_titles_each_image_green_when_right_and_red_when_wrong(monkeypatch, tmp_path):
     """Every image in its place, in one Axes (an Axes per image took matplotlib most of a second)."""
-    from redes import plots
+    from redes.runs import plots
 
     drawn = []
     monkeypatch.setattr(plots, "_save", lambda fig, path, layout=True: drawn.append(fig) or path)

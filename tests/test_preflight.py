@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from redes.errors import RedesError
-from redes.preflight import preflight
+from redes.nn.preflight import preflight
 
 X = torch.randn(20, 4)
 LABELS = torch.arange(20) % 3

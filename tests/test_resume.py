@@ -96,14 +96,14 @@ def test_ctrl_c_checkpoints_mid_epoch_and_resume_finishes_the_same_run(tmp_path,
 @pytest.mark.parametrize("engine", [{}, {"engine": "manual", "backend": "numpy"}])
 def test_interrupt_in_process_raises_after_the_checkpoint(tmp_path, monkeypatch, engine):
     """Also on NumPy, whose epoch sums are NumPy arrays until the checkpoint takes them."""
-    from redes.callbacks import Callback
+    from redes.loop.callbacks import Callback
 
     class PressCtrlC(Callback):
         def on_batch_end(self, state, loss):
             if state.epoch == 2 and state.step == 5:
                 os.kill(os.getpid(), signal.SIGINT)
 
-    import redes.trainer as trainer
+    import redes.runs.train as trainer
 
     monkeypatch.setattr(trainer, "ProgressBar", lambda file: PressCtrlC())
     config = {"train": {"epochs": 3, "batch_size": 64, **engine}, "model": {"hidden": [16]},

@@ -19,7 +19,7 @@ optuna = pytest.importorskip("optuna")
 
 from redes.config import load_config  # noqa: E402
 from redes.errors import RedesError  # noqa: E402
-from redes.search import load_search, run_search  # noqa: E402
+from redes.study.search import load_search, run_search  # noqa: E402
 
 BASE = {"model": {"hidden": [16]}, "train": {"epochs": 3, "batch_size": 64}}
 
@@ -156,7 +156,7 @@ def test_a_worker_that_loses_the_race_to_create_the_tables_retries(monkeypatch, 
     """Two workers on a new database both create its tables; PostgreSQL tells the loser "already exists"."""
     from sqlalchemy.exc import IntegrityError, ProgrammingError
 
-    from redes import search
+    from redes.study import search
 
     lost = {"integrity": IntegrityError("INSERT", {}, Exception("duplicate key value violates unique constraint")),
             "duplicate table": ProgrammingError("CREATE TABLE studies", {},

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from redes.errors import RedesError
-from redes.sweeps import load_sweep, run_sweep
+from redes.study.sweeps import load_sweep, run_sweep
 
 BASE = {"model": {"hidden": [16]}, "train": {"epochs": 2, "batch_size": 64}}
 

@@ -9,11 +9,11 @@ import pytest
 pytest.importorskip("tensorboard")
 from tensorboard.backend.event_processing.event_accumulator import HISTOGRAMS, SCALARS, EventAccumulator
 
-from redes.callbacks import Callback
+from redes.loop.callbacks import Callback
 from redes.config import load_config
 from redes.errors import RedesError
-from redes.pipeline import prepare
-from redes.tensorboard import TensorBoardLogger, require_tensorboard
+from redes.runs.setup import prepare
+from redes.runs.tensorboard import TensorBoardLogger, require_tensorboard
 
 SMALL = ["model.hidden=[8]", "model.batchnorm=true", "data.max_samples=200", "train.epochs=3",
          "train.batch_size=64", "train.device=cpu", "optimizer.lr=0.01", "regularization.l2=0.001"]
@@ -116,5 +116,5 @@ def test_missing_tensorboard_is_a_clear_error(tmp_path, monkeypatch):
 def test_importing_redes_does_not_import_tensorboard():
     import subprocess
 
-    code = "import sys, redes, redes.tensorboard; print('tensorboard' in sys.modules)"
+    code = "import sys, redes, redes.runs.tensorboard; print('tensorboard' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"

@@ -14,7 +14,7 @@ import redes
 from redes.config import ModelConfig, load_config
 from redes.data import load_data
 from redes.errors import RedesError
-from redes.models import TokenBag, build_model
+from redes.nn.models import TokenBag, build_model
 
 TOKENS = {"data": {"name": "tokens", "n_samples": 800}, "model": {"embedding": {"vocab": 50, "dim": 8},
                                                                    "hidden": [16]},

@@ -11,9 +11,9 @@ __all__ = ["Config", "MLPClassifier", "MLPRegressor", "RedesError", "Run", "buil
 
 _LAZY = {
     "Config": "redes.config", "load_config": "redes.config", "load_data": "redes.data",
-    "build_model": "redes.models", "fit": "redes.training", "evaluate": "redes.training",
-    "Run": "redes.runs", "load_run": "redes.runs", "train": "redes.trainer", "resume": "redes.trainer",
-    "preflight": "redes.preflight", "MLPClassifier": "redes.estimators", "MLPRegressor": "redes.estimators",
+    "build_model": "redes.nn.models", "fit": "redes.loop.fit", "evaluate": "redes.loop.fit",
+    "Run": "redes.runs.run", "load_run": "redes.runs.run", "train": "redes.runs.train", "resume": "redes.runs.train",
+    "preflight": "redes.nn.preflight", "MLPClassifier": "redes.estimators.mlp", "MLPRegressor": "redes.estimators.mlp",
 }
 
 

@@ -2,6 +2,6 @@
 
 import sys
 
-from redes.cli import main
+from redes.cli.main import main
 
 sys.exit(main())

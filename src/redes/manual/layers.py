@@ -8,7 +8,7 @@ Parameters are updated in place, so they may be views of an nn.Module's tensors.
 
 from __future__ import annotations
 
-from redes.manual.backends import Array, affine, matmul_into, relu, relu_backward, sigmoid, sum_rows_into
+from redes.arrays import Array, affine, matmul_into, relu, relu_backward, sigmoid, sum_rows_into
 
 
 class Layer:

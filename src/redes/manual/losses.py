@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from array_api_compat import device
 
-from redes.manual.backends import Array, sigmoid
+from redes.arrays import Array, sigmoid
 
 
 class BCE:

@@ -11,7 +11,7 @@ from redes.errors import RedesError
 from redes.manual import layers as L
 from redes.manual.losses import MSE, SigmoidBCE, SoftmaxCrossEntropy, WeightPenalty
 from redes.manual.optim import SGDThroughProducts
-from redes.models import ACTIVATION_MODULES
+from redes.nn.models import ACTIVATION_MODULES
 
 _ACTIVATION_NAMES = {kind: name for name, kind in ACTIVATION_MODULES.items()}
 

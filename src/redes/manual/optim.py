@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from redes.manual.backends import Array, add_product_, add_scaled_
+from redes.arrays import Array, add_product_, add_scaled_
 
 
 def _per_parameter(weight_decay, params: list) -> list:

@@ -1,0 +1,1 @@
+"""The `redes` command: a parser and one library call per subcommand."""

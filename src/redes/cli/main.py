@@ -1,0 +1,256 @@
+"""The `redes` command: parse the arguments (arguments.py), make one library call per subcommand."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+from redes.cli.parser import build_parser
+from redes.errors import RedesError, TrainingInterrupted
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return {"train": _train, "resume": _resume, "eval": _eval, "predict": _predict, "check": _check,
+                "plot": _plot, "graph": _graph, "compare": _compare, "sweep": _sweep, "search": _search,
+                "gradcheck": _gradcheck, "explain": _explain, "bench": _bench, "datasets": _datasets,
+                "config": _config}[args.command](args)
+    except RedesError as exc:
+        print(f"redes: error: {'; '.join(str(exc).split(chr(10)))}", file=sys.stderr)  # always one line
+        return 2
+    except TrainingInterrupted as stop:
+        hint = (f"checkpoint written; continue with: redes resume {stop.run_dir}" if stop.checkpointed
+                else "no checkpoint (train.checkpoint_every=0)")
+        print(f"redes: interrupted at epoch {stop.epoch}, step {stop.step}; {hint}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("redes: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `redes ... | head`: the reader left; not an error of ours
+        sys.stdout = open(os.devnull, "w")
+        return 0
+
+
+def _train(args) -> int:
+    from redes.config import load_config
+    from redes.runs.train import train
+
+    run = train(load_config(args.config, args.overrides), out=args.out,
+                stream=sys.stderr if args.json else sys.stdout)
+    if args.json:
+        print(json.dumps(run.summary))
+    return 0
+
+
+def _resume(args) -> int:
+    from redes.runs.train import resume
+
+    run = resume(args.run_dir, stream=sys.stderr if args.json else sys.stdout)
+    if args.json:
+        print(json.dumps(run.summary))
+    return 0
+
+
+def _eval(args) -> int:
+    from redes.runs.run import load_run
+
+    run = load_run(args.run_dir)
+    evaluation = run.evaluate(args.split)
+    if args.json:
+        print(json.dumps({"run_dir": str(run.path), "split": args.split, **evaluation.metrics()}))
+    else:
+        from redes.runs.reports import evaluation_report
+
+        print(evaluation_report(args.split, evaluation, run.classes))
+    return 0
+
+
+def _predict(args) -> int:
+    from redes.data.files import read_features
+    from redes.runs.run import load_run
+
+    run = load_run(args.run_dir)
+    x = read_features(args.input, run.model[0].in_features, run.config.data.target)
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    if run.classes:
+        names = run.classes
+        writer.writerow(["prediction"] + [f"p_{name}" for name in names])
+        for label, row in zip(run.predict(x), run.predict_proba(x)):
+            writer.writerow([names[label]] + [f"{p:.6g}" for p in row])
+    else:
+        values = run.predict(x)
+        writer.writerow(["prediction"] if values.shape[1] == 1 else [f"prediction_{i}" for i in range(values.shape[1])])
+        writer.writerows([[f"{v:.6g}" for v in row] for row in values])
+    if args.out is None:
+        sys.stdout.write(text.getvalue())
+        return 0
+    out = Path(args.out)
+    _refuse_existing(out)
+    out.write_text(text.getvalue())
+    print(f"wrote {len(x)} predictions to {out}", file=sys.stderr)
+    return 0
+
+
+def _check(args) -> int:
+    from redes.study.compare import check_engines, fit_linear_every_way, format_linear
+    from redes.config import load_config
+
+    cfg = load_config(args.config, args.overrides)
+    if args.what == "linear":
+        print(format_linear(fit_linear_every_way(cfg)))
+        return 0
+    comparison = check_engines(cfg, steps=args.steps, tolerance=args.tolerance)
+    print(json.dumps(comparison.to_dict()) if args.json else comparison.table())
+    return 0 if comparison.passed else 1
+
+
+def _plot(args) -> int:
+    from redes.runs.run import load_run, write_plots
+    from redes.study.sweeps import SPEC_FILE, redraw
+
+    if args.run_dir == "activations" and not Path(args.run_dir).is_dir():
+        return _plot_activations(Path(args.out or "activations.png"))
+    if args.out is not None:
+        raise RedesError("--out is for 'redes plot activations'; a run's pictures go to RUN_DIR/plots")
+    is_sweep = (Path(args.run_dir) / SPEC_FILE).is_file()
+    for path in redraw(args.run_dir) if is_sweep else write_plots(load_run(args.run_dir)):
+        print(path)
+    return 0
+
+
+def _graph(args) -> int:
+    from redes.config import load_config
+    from redes.study.graph import loss_graph, render
+
+    out = Path(args.out)
+    picture = render(loss_graph(load_config(args.config, args.overrides)), out.suffix.lstrip(".").lower())
+    _write_new(out, picture)
+    print(out)
+    return 0
+
+
+def _write_new(out: Path, content: bytes) -> None:
+    _refuse_existing(out)
+    out.write_bytes(content)
+
+
+def _refuse_existing(out: Path) -> None:
+    if out.exists():
+        raise RedesError(f"{out} already exists; redes never overwrites a file, choose another --out")
+
+
+def _plot_activations(out: Path) -> int:
+    from redes.nn.models import activation_curves
+    from redes.runs.plots import activations
+
+    _refuse_existing(out)
+    print(activations(activation_curves(), out))
+    return 0
+
+
+def _compare(args) -> int:
+    from redes.runs.reports import compare_runs
+    from redes.runs.run import load_run
+
+    runs = [load_run(path) for path in args.run_dirs]
+    if args.json:
+        print(json.dumps([{"run_dir": str(r.path), "config": r.config.to_dict(), "summary": r.summary} for r in runs]))
+    else:
+        print(compare_runs(runs))
+    return 0
+
+
+def _sweep(args) -> int:
+    from redes.runs.reports import sweep_table
+    from redes.study.sweeps import load_sweep, run_sweep, summarize
+
+    if args.workers < 1:
+        raise RedesError(f"--workers must be at least 1, got {args.workers}")
+    try:
+        sweep_dir, rows = run_sweep(args.sweep_file, args.out, args.workers, stream=sys.stderr)
+    except TrainingInterrupted:
+        print("redes: sweep interrupted; run the same command again to finish the missing points", file=sys.stderr)
+        return 130
+    if args.json:
+        print(json.dumps({"sweep_dir": str(sweep_dir), "results": rows}))
+        return 0
+    axes = list(load_sweep(args.sweep_file).axes)
+    done = [row for row in rows if row["status"] == "done"]
+    print(f"sweep {sweep_dir}: {len(done)} of {len(rows)} runs done\n")
+    print(sweep_table(summarize(done, axes), axes) if done else "(no finished runs)")
+    for row in rows:
+        if row["status"] == "failed":
+            print(f"failed: {row['point']}: {(sweep_dir / row['point'] / 'failed.txt').read_text().strip()}")
+    print(f"\nresults: {sweep_dir / 'results.csv'}; plots: {sweep_dir / 'plots'}")
+    return 0
+
+
+def _search(args) -> int:
+    from redes.study.search import describe_outcome, format_outcome, run_search
+
+    if args.trials is not None and args.trials < 1:
+        raise RedesError(f"--trials must be at least 1, got {args.trials}")
+    search_dir, study = run_search(args.search_file, args.out, args.storage, args.trials, args.seed)
+    outcome = describe_outcome(study, search_dir)
+    print(json.dumps(outcome) if args.json else format_outcome(outcome))
+    return 0
+
+
+def _gradcheck(args) -> int:
+    from redes.study.gradcheck import format_table, gradcheck, parse_shape, report_dict
+
+    results = gradcheck(args.target, parse_shape(args.shape))
+    print(json.dumps(report_dict(results)) if args.json else format_table(results))
+    return 0 if all(r.passed for r in results) else 1
+
+
+def _explain(args) -> int:
+    from redes.config import load_config
+    from redes.study.explain import explain_config
+
+    print(explain_config(load_config(args.config, args.overrides)))
+    return 0
+
+
+def _bench(args) -> int:
+    from redes.bench.suite import Sizes, format_table, ratio_rows, run_bench
+
+    result = run_bench(Sizes.quick() if args.quick else Sizes())
+    ratios = {name: ratio for name, ratio, _ in ratio_rows(result)}
+    print(json.dumps(result | {"ratios": ratios}) if args.json else format_table(result))
+    return 0
+
+
+def _datasets(args) -> int:
+    from redes.config import DataConfig
+    from redes.data import SOURCES
+    from redes.data.cifar10 import cifar10_locations
+
+    width = max(map(len, SOURCES))
+    for name, description in SOURCES.items():
+        print(f"{name:<{width}}  {description}")
+    print("\ncifar10 is looked for in (first found wins; set data.path or data.root, or $REDES_DATA):")
+    for path in cifar10_locations(DataConfig(name="cifar10")):
+        print(f"  {'found  ' if path.exists() else 'missing'}  {path}")
+    return 0
+
+
+def _config(args) -> int:
+    from redes.config import describe_keys, load_config
+
+    if args.show or (args.config is None and not args.overrides):
+        print(describe_keys())
+    else:
+        print(load_config(args.config, args.overrides).to_yaml(), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

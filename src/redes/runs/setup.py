@@ -1,0 +1,69 @@
+"""From a config to everything a training needs (data, model, engine) and the training itself, writing nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import torch
+from torch import nn
+
+from redes.loop.callbacks import Callback
+from redes.config import Config
+from redes.data import Splits, load_data
+from redes.devices import resolve_device
+from redes.engines.sharded import ShardedEngine, World, check_engine, join, world_from_environment
+from redes.engines import build_engine
+from redes.nn.losses import output_width, resolve_loss
+from redes.nn.models import build_model
+from redes.nn.preflight import preflight
+from redes.loop.fit import FitState, fit
+
+
+@dataclass
+class Setup:
+    """One config made concrete: its device, seeded generator, data, loss, model and engine."""
+
+    config: Config
+    device: torch.device
+    generator: torch.Generator
+    splits: Splits
+    loss: str
+    model: nn.Sequential
+    engine: object
+    world: Optional[World] = None  # set under torchrun
+
+    def fit(self, callbacks: Sequence[Callback] = (), resume: Optional[dict] = None) -> FitState:
+        """Train for the configured epochs (or continue from a snapshot); the state holds the history."""
+        t = self.config.train
+        return fit(self.engine, self.splits.train, self.splits.val, self.loss, epochs=t.epochs,
+                   batch_size=t.batch_size, sampler=t.sampler, generator=self.generator,
+                   eval_batch_size=t.eval_batch_size, callbacks=callbacks, resume=resume)
+
+
+def prepare(cfg: Config) -> Setup:
+    """Load the data, build the model from the seed, and the engine `train.engine` names, on one device."""
+    world = world_from_environment()
+    device = resolve_device("cpu" if cfg.train.backend == "numpy" and cfg.train.device == "auto"
+                            else cfg.train.device)
+    if world is not None:
+        check_engine(cfg.train.engine, cfg.train.precision, cfg.train.cuda_graph, cfg.train.compile)
+        device = torch.device("cuda", world.local_rank) if device.type == "cuda" else device
+        join(world, device)
+    dtype = getattr(torch, cfg.train.dtype)
+    generator = torch.Generator().manual_seed(cfg.train.seed)
+    splits = load_data(cfg.data, cfg.train.seed).to(device, dtype)
+    n_classes = len(splits.classes or [])
+    loss = resolve_loss(cfg.loss.name, splits.task, n_classes)
+    model = build_model(cfg.model, splits.n_features, output_width(loss, n_classes, splits.n_targets),
+                        generator).to(device, dtype)
+    preflight(model, loss, splits.train.x, splits.train.y)
+    engine = build_engine(cfg.train, model, loss, cfg.optimizer, cfg.regularization) if world is None else \
+        ShardedEngine(model, loss, cfg.optimizer, cfg.regularization, world, cfg.train.fast)
+    return Setup(cfg, device, generator, splits, loss, model, engine, world)
+
+
+def with_engine(cfg: Config, engine: str, backend: str = "torch", **train) -> Config:
+    """A copy of `cfg` that trains with another engine and backend (and any other train.* values)."""
+    return cfg.model_copy(update={"train": cfg.train.model_copy(update={"engine": engine, "backend": backend,
+                                                                           **train})})

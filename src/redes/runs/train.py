@@ -1,0 +1,175 @@
+"""`redes.train` and `redes.resume`: a config trained into a run directory, and a killed run continued."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import IO, Optional, Sequence, Union
+
+from redes.loop.callbacks import Callback, CSVLogger, Checkpoint, ProgressBar
+from redes.checkpoint import load_state, load_tree
+from redes.config import Config, load_config
+from redes.engines.sharded import leave
+from redes.errors import Diverged, RedesError, TrainingInterrupted
+from redes.nn.models import summary
+from redes.runs.setup import Setup, prepare
+from redes.runs.run import MODEL_FILE, Run, create_run_dir, save_run, write_summary_and_reports
+
+ConfigLike = Union[Config, dict, str, Path, None]
+CHECKPOINT_FILE = "checkpoint.safetensors"
+
+
+def train(config: ConfigLike = None, *, out: Union[str, Path, None] = None, verbose: bool = True,
+          stream: Optional[IO[str]] = None, callbacks: Sequence[Callback] = ()) -> Run:
+    """Train the model `config` describes and write a new run directory (`out`, or the next runs/<data>-NNN).
+
+    `callbacks` are called after redes' own (metrics files, progress bar, checkpoints).
+    """
+    cfg = _with_absolute_paths(_as_config(config))
+    if cfg.log.tensorboard:
+        from redes.runs.tensorboard import require_tensorboard
+
+        require_tensorboard()  # before anything is written
+    setup = prepare(cfg)
+    run_dir = None
+    if _is_main(setup):  # under torchrun, rank 0 alone writes the run directory
+        run_dir = create_run_dir(out, cfg.data.name)
+        (run_dir / "config.yaml").write_text(cfg.to_yaml())
+    return _train(setup, run_dir, verbose, stream or sys.stdout, snapshot=None, extra=callbacks)
+
+
+def resume(run_dir: Union[str, Path], *, verbose: bool = True, stream: Optional[IO[str]] = None) -> Run:
+    """Continue a run that was stopped (Ctrl-C, kill -9, a crash) from its last checkpoint, to the same end.
+
+    A checkpoint taken at an epoch boundary replays the interrupted epoch from its start; one taken by
+    Ctrl-C continues mid-epoch. Either way the result is the run that was never interrupted, bit for bit.
+    """
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise RedesError(f"{run_dir} is not a run directory (no config.yaml)")
+    if (run_dir / "summary.json").is_file():
+        raise RedesError(f"{run_dir} already finished; nothing to resume")
+    if not (run_dir / CHECKPOINT_FILE).is_file():
+        raise RedesError(f"{run_dir} has no {CHECKPOINT_FILE} to resume from (train.checkpoint_every=0?)")
+    setup = prepare(load_config(run_dir / "config.yaml"))
+    state = load_tree(run_dir / CHECKPOINT_FILE, "checkpoint")
+    _restore(setup, state, run_dir / CHECKPOINT_FILE)
+    if _is_main(setup):
+        CSVLogger(run_dir).rewrite(state["loop"]["history"])
+    return _train(setup, run_dir if _is_main(setup) else None, verbose, stream or sys.stdout, state["loop"])
+
+
+def _is_main(setup: Setup) -> bool:
+    return setup.world is None or setup.world.is_main
+
+
+def _train(setup: Setup, run_dir: Optional[Path], verbose: bool, stream: IO[str], snapshot: Optional[dict],
+           extra: Sequence[Callback] = ()) -> Run:
+    """Fit with the progress bar, metrics files and checkpoints, then save and report; or stop cleanly.
+
+    With no `run_dir` (the other ranks under torchrun) it trains, writes nothing and reports nothing.
+    """
+    try:
+        return _fit_and_save(setup, run_dir, verbose and run_dir is not None, stream, snapshot, extra)
+    finally:
+        if setup.world is not None:
+            leave()
+
+
+def _fit_and_save(setup: Setup, run_dir: Optional[Path], verbose: bool, stream: IO[str],
+                  snapshot: Optional[dict], extra: Sequence[Callback]) -> Run:
+    cfg, splits = setup.config, setup.splits
+    run = Run(cfg, setup.model, setup.loss, splits.task, splits.classes, splits.scaler, [], run_dir, _data=splits)
+    if verbose:
+        where = "resuming" if snapshot else "run"
+        print(f"{where} {run_dir}\ndata {cfg.data.name}: {len(splits.train)} train, {_size(splits.val)} val, "
+              f"{_size(splits.test)} test, {splits.n_features} features, task {splits.task}, loss {setup.loss}, "
+              f"device {setup.device}\n\n{summary(setup.model)}\n", file=stream, flush=True)
+    callbacks = [CSVLogger(run_dir)] + ([ProgressBar(file=stream)] if verbose else []) if run_dir else []
+    if cfg.train.checkpoint_every and run_dir:
+        callbacks.append(Checkpoint(run_dir / CHECKPOINT_FILE, cfg.train.checkpoint_every, cfg.to_dict()))
+    if cfg.log.tensorboard and run_dir:
+        from redes.runs.tensorboard import TensorBoardLogger
+
+        callbacks.append(TensorBoardLogger(run_dir / "tensorboard"))
+    start = time.perf_counter()
+    state = setup.fit([*callbacks, *extra], resume=snapshot)
+    run.history = state.history
+    if state.diverged:
+        raise Diverged(_divergence(setup, run, state.diverged))
+    if state.interrupted:
+        raise TrainingInterrupted(run_dir, state.epoch, state.step, bool(cfg.train.checkpoint_every))
+    if run_dir is None:
+        return run
+    save_run(run)
+    processes = 1 if setup.world is None else setup.world.size
+    write_summary_and_reports(run, time.perf_counter() - start, setup.device, processes)
+    if verbose:
+        print("\n" + (run_dir / "report.txt").read_text(), file=stream, flush=True)
+    return run
+
+
+def _restore(setup: Setup, state: dict, path: Path) -> None:
+    """Put a checkpoint's weights and optimizer state into a freshly prepared setup."""
+    try:
+        load_state(setup.model, state["model"], path)
+        setup.engine.load_optimizer_state(state["optimizer"])
+        _check_loop(state["loop"])
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
+        raise RedesError(f"{path}: checkpoint does not fit this run's model and optimizer ({exc})") from None
+
+
+def _check_loop(loop: dict) -> None:
+    """The checkpoint's position and random states have the types the loop will use them as."""
+    import torch
+
+    def rng(value) -> bool:
+        return isinstance(value, torch.Tensor) and value.dtype == torch.uint8
+
+    ok = (isinstance(loop.get("epoch"), int) and isinstance(loop.get("step"), int) and rng(loop.get("generator"))
+          and isinstance(loop.get("global_rng"), list) and all(map(rng, loop["global_rng"]))
+          and isinstance(loop.get("history"), list) and all(isinstance(row, dict) for row in loop["history"])
+          and (loop.get("totals") is None or isinstance(loop["totals"], dict)))
+    if not ok:
+        raise ValueError("its loop position or random states are malformed")
+
+
+def _divergence(setup: Setup, run: Run, where: tuple[int, int]) -> str:
+    """Keep the last good weights as the run's model and say what probably went wrong."""
+    epoch, step = where
+    checkpoint = run.path / CHECKPOINT_FILE if run.path else None
+    if checkpoint is not None and checkpoint.is_file():
+        good = load_tree(checkpoint, "checkpoint")
+        _restore(setup, good, checkpoint)
+        save_run(run)
+        kept = (f"the last good checkpoint ({checkpoint}, {good['loop']['epoch'] - 1} epochs done) is kept and "
+                f"{run.path / MODEL_FILE} holds its weights")
+    else:
+        kept = "no checkpoint was written"
+    cfg = setup.config
+    causes = [f"a learning rate too high (optimizer.lr={cfg.optimizer.lr:g})"]
+    if cfg.model.init_scale is not None:
+        causes.append(f"weights initialised too large (model.init_scale={cfg.model.init_scale:g})")
+    causes.append(f"unscaled inputs (data.scale={cfg.data.scale})")
+    return (f"the loss became non-finite at epoch {epoch}, step {step}, and training stopped; {kept}; "
+            f"likely causes: {', '.join(causes)}")
+
+
+def _as_config(config: ConfigLike) -> Config:
+    if isinstance(config, Config):
+        return config
+    if isinstance(config, dict):
+        return load_config(base=config)
+    return load_config(config)
+
+
+def _with_absolute_paths(cfg: Config) -> Config:
+    """data.path and data.root made absolute, so the saved config finds the data from any folder."""
+    absolute = {key: str(Path(value).expanduser().absolute()) for key in ("path", "root")
+                if (value := getattr(cfg.data, key)) is not None}
+    return cfg.model_copy(update={"data": cfg.data.model_copy(update=absolute)}) if absolute else cfg
+
+
+def _size(split) -> int:
+    return 0 if split is None else len(split)

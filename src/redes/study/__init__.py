@@ -1,0 +1,1 @@
+"""Studying networks: sweeps, hyperparameter search, engine comparison, equations, graphs and gradient checks."""

@@ -1,0 +1,287 @@
+"""`redes search`: hyperparameter search on Optuna; every trial an ordinary run directory.
+
+The study lives in a database: a SQLite file in the search directory by default, or any URL Optuna
+supports (PostgreSQL, MySQL) so that several processes or machines work on one study. Trials report
+their per-epoch validation metric, so the median pruner stops the hopeless ones early.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from redes.loop.callbacks import Callback
+from redes.config import load_config
+from redes.errors import Diverged, RedesError
+from redes.study.study_file import BasedSpec, base_config, read_spec
+
+BEST_FILE, TRIALS_FILE = "best.yaml", "trials.csv"
+
+
+class Param(BaseModel):
+    """One searched config key: `choices`, or a range `low`..`high` (integers when both are integers)."""
+
+    model_config = ConfigDict(extra="forbid")
+    choices: Optional[list[Any]] = Field(None, description="the values to choose from")
+    low: Optional[float | int] = Field(None, description="the range's lower end")
+    high: Optional[float | int] = Field(None, description="the range's upper end")
+    log: bool = Field(False, description="sample the range on a log scale")
+    step: Optional[float | int] = Field(None, description="the range's step (needed by the grid sampler)")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "Param":
+        if (self.choices is None) == (self.low is None or self.high is None):
+            raise ValueError("give either choices: [...] or both low: and high:")
+        if self.choices is not None and not self.choices:
+            raise ValueError("choices is empty")
+        if self.low is not None and self.high is not None and not self.low < self.high:
+            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        return self
+
+    @property
+    def integer(self) -> bool:
+        return all(isinstance(v, int) for v in (self.low, self.high)) and isinstance(self.step or 1, int)
+
+    def grid(self, key: str) -> list:
+        """The values the grid sampler walks through."""
+        if self.choices is not None:
+            return [_encode(choice) for choice in self.choices]
+        if self.step is None:
+            raise RedesError(f"search param {key}: the grid sampler needs choices: or a step:")
+        count = int(round((self.high - self.low) / self.step)) + 1
+        values = [self.low + i * self.step for i in range(count)]
+        return [int(v) for v in values] if self.integer else [round(v, 12) for v in values]
+
+    def suggest(self, trial, key: str) -> Any:
+        """This trial's value of the key, drawn by the study's sampler."""
+        if self.choices is not None:
+            return _decode(trial.suggest_categorical(key, [_encode(choice) for choice in self.choices]))
+        if self.integer:
+            return trial.suggest_int(key, self.low, self.high, step=self.step or 1, log=self.log)
+        return trial.suggest_float(key, self.low, self.high, step=self.step, log=self.log)
+
+
+class Pruner(BaseModel):
+    """Median pruning on the per-epoch metric, or none."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: Literal["median", "none"] = Field("median", description="median or none")
+    startup_trials: int = Field(5, ge=0, description="trials finished before any is pruned")
+    warmup_epochs: int = Field(0, ge=0, description="epochs of each trial never pruned")
+
+
+class SearchSpec(BasedSpec):
+    """What a search file holds: `base:` and `set:` (see BasedSpec), then these."""
+
+    params: dict[str, Param] = Field(description="dotted config key -> its choices or range")
+    metric: Literal["val_accuracy", "val_loss", "train_accuracy", "train_loss"] = Field(
+        "val_accuracy", description="the per-epoch metric optimised (accuracy maximised, loss minimised)")
+    sampler: Literal["tpe", "random", "grid"] = Field("tpe", description="Optuna's sampler")
+    pruner: Pruner = Field(default_factory=Pruner, description="median (default) or none")
+    trials: int = Field(20, ge=1, description="trials one `redes search` process runs")
+    seed: Optional[int] = Field(None, description="the sampler's seed (give each worker its own)")
+    name: Optional[str] = Field(None, description="the study's name (default: the file's name)")
+
+    @field_validator("pruner", mode="before")
+    @classmethod
+    def _pruner_by_name(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+    @property
+    def direction(self) -> str:
+        return "maximize" if self.metric.endswith("accuracy") else "minimize"
+
+
+def _encode(value: Any) -> Any:
+    """Optuna's categorical values are scalars; lists (such as model.hidden) travel as JSON text."""
+    return json.dumps(value) if isinstance(value, (list, dict)) else value
+
+
+def _decode(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) and value[:1] in "[{" else value
+
+
+def load_search(path: Union[str, Path]) -> tuple[SearchSpec, dict]:
+    """The validated search file and its resolved base config (as a mapping)."""
+    spec = read_spec(path, SearchSpec, "search")
+    base = base_config(spec.base, spec.set, path, "search")
+    for key, param in spec.params.items():  # every key and every choice must make a valid config
+        for value in param.choices or [param.low, param.high]:
+            try:
+                load_config(base=base, settings={key: value})
+            except RedesError as exc:
+                raise RedesError(f"search file {path}: params.{key}: {exc}") from None
+    return spec, base
+
+
+class ReportToTrial(Callback):
+    """Report the metric to the Optuna trial after each epoch; stop the run when the pruner says so."""
+
+    def __init__(self, trial, metric: str):
+        self.trial, self.metric = trial, metric
+        self.pruned_at: Optional[int] = None
+        self.missing = False
+
+    def on_epoch_end(self, state, logs: dict) -> None:
+        if self.metric not in logs:
+            self.missing = state.stop = True
+            return
+        self.trial.report(logs[self.metric], logs["epoch"])
+        if self.trial.should_prune():
+            self.pruned_at, state.stop = logs["epoch"], True
+
+
+def run_search(search_file: Union[str, Path], out: Union[str, Path, None] = None, storage: Optional[str] = None,
+               trials: Optional[int] = None, seed: Optional[int] = None):
+    """Run `trials` trials of the study (created or joined), then write best.yaml and trials.csv.
+
+    Returns the search directory and the Optuna study.
+    """
+    import warnings
+
+    import optuna
+
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeats: stable enough
+    spec, base = load_search(search_file)
+    search_dir = Path(out) if out is not None else Path("searches") / Path(search_file).stem
+    search_dir.mkdir(parents=True, exist_ok=True)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(storage=_storage(storage or f"sqlite:///{(search_dir / 'study.db').absolute()}"),
+                                sampler=_sampler(spec, spec.seed if seed is None else seed),
+                                pruner=_pruner(spec.pruner), study_name=spec.name or Path(search_file).stem,
+                                direction=spec.direction, load_if_exists=True)
+    objective = _Objective(spec, base, search_dir)
+    study.optimize(objective, n_trials=trials or spec.trials)
+    write_outcome(study, spec, base, search_dir)
+    return search_dir, study
+
+
+def _storage(url: str, attempts: int = 5):
+    """The study's database; a trial whose process died is failed after a grace period and run again.
+
+    Workers starting together on a new database race to create its tables: the loser retries.
+    """
+    import time
+
+    import optuna
+    from sqlalchemy.exc import SQLAlchemyError
+
+    retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)
+    for attempt in range(1, attempts + 1):
+        try:
+            return optuna.storages.RDBStorage(url, heartbeat_interval=30, grace_period=120,
+                                              heartbeat_stale_trial_callback=retry)
+        except (SQLAlchemyError, ImportError, ValueError) as exc:
+            if not _lost_table_race(exc):
+                raise RedesError(f"--storage {url}: cannot open the study database ({str(exc).splitlines()[0]}; "
+                                 f"its driver is installed with redes[search])") from None
+            if attempt == attempts:
+                raise RedesError(f"--storage {url}: the study's tables could not be created") from None
+            time.sleep(0.2 * attempt)
+
+
+def _lost_table_race(exc: Exception) -> bool:
+    """Whether another worker created the same table first: a unique-key clash in the catalog (IntegrityError)
+    or, on PostgreSQL, "relation ... already exists" (DuplicateTable, a ProgrammingError)."""
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+    return isinstance(exc, IntegrityError) or (isinstance(exc, ProgrammingError) and "already exists" in str(exc))
+
+
+def _sampler(spec: SearchSpec, seed: Optional[int]):
+    import optuna
+
+    if spec.sampler == "grid":
+        return optuna.samplers.GridSampler({k: p.grid(k) for k, p in spec.params.items()}, seed=seed)
+    kind = optuna.samplers.RandomSampler if spec.sampler == "random" else optuna.samplers.TPESampler
+    return kind(seed=seed)
+
+
+def _pruner(pruner: Pruner):
+    import optuna
+
+    if pruner.name == "none":
+        return optuna.pruners.NopPruner()
+    return optuna.pruners.MedianPruner(n_startup_trials=pruner.startup_trials, n_warmup_steps=pruner.warmup_epochs)
+
+
+class _Objective:
+    """One trial: the sampled values set into the base config, trained into trials/trial-NNNN."""
+
+    def __init__(self, spec: SearchSpec, base: dict, search_dir: Path):
+        self.spec, self.base, self.search_dir = spec, base, search_dir
+
+    def __call__(self, trial) -> float:
+        import optuna
+
+        from redes.runs.train import train
+
+        settings = {key: param.suggest(trial, key) for key, param in self.spec.params.items()}
+        run_dir = self.search_dir / "trials" / f"trial-{trial.number:04d}"
+        trial.set_user_attr("run_dir", str(run_dir.absolute()))
+        report = ReportToTrial(trial, self.spec.metric)
+        try:
+            run = train(load_config(base=self.base, settings=settings), out=run_dir, verbose=False,
+                        callbacks=[report])
+        except Diverged as exc:  # a result (too high a learning rate, say): the trial fails, the search goes on
+            trial.set_user_attr("error", str(exc))
+            return float("nan")
+        if report.missing:
+            raise RedesError(f"the runs do not report {self.spec.metric} (no validation split, or a regression?); "
+                             f"set metric: in the search file to one they report")
+        if report.pruned_at is not None:
+            raise optuna.TrialPruned(f"pruned after epoch {report.pruned_at}")
+        return run.history[-1][self.spec.metric]
+
+
+def best_config(study, spec: SearchSpec, base: dict):
+    """The config of the best finished trial, ready for `redes train`."""
+    params = {key: _decode(value) for key, value in study.best_trial.params.items()}
+    return load_config(base=base, settings={key: params[key] for key in spec.params if key in params})
+
+
+def write_outcome(study, spec: SearchSpec, base: dict, search_dir: Path) -> None:
+    """best.yaml (when a trial finished) and trials.csv: every trial of the study, numbered."""
+    from optuna.trial import TrialState
+
+    with open(search_dir / TRIALS_FILE, "w", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["trial", "state", spec.metric, *spec.params, "epochs", "run_dir"])
+        for trial in study.get_trials(deepcopy=False):
+            last = max(trial.intermediate_values, default=None)
+            writer.writerow([trial.number, trial.state.name.lower(), trial.value,
+                             *[_encode(_decode(trial.params.get(k))) for k in spec.params], last,
+                             trial.user_attrs.get("run_dir")])
+    if study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        header = (f"# best trial {study.best_trial.number} of study {study.study_name}: "
+                  f"{spec.metric} {study.best_value:.6g}\n# train it: redes train {search_dir / BEST_FILE}\n")
+        (search_dir / BEST_FILE).write_text(header + best_config(study, spec, base).to_yaml())
+
+
+def describe_outcome(study, search_dir: Path) -> dict:
+    """The study in numbers (trials by state, the best trial) and as the text `redes search` prints."""
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    counts = {state.name.lower(): sum(t.state == state for t in trials) for state in TrialState}
+    finished = [t for t in trials if t.state == TrialState.COMPLETE]
+    best = None if not finished else {"trial": study.best_trial.number, "value": study.best_value,
+                                      "params": study.best_trial.params,
+                                      "run_dir": study.best_trial.user_attrs.get("run_dir")}
+    return {"search_dir": str(search_dir), "study": study.study_name, "trials": counts, "best": best}
+
+
+def format_outcome(outcome: dict) -> str:
+    """What `redes search` prints: the trials by state, the best trial and where its config is."""
+    counts, best, where = outcome["trials"], outcome["best"], Path(outcome["search_dir"])
+    lines = [f"study {outcome['study']}: {sum(counts.values())} trials ("
+             + ", ".join(f"{n} {state}" for state, n in counts.items() if n) + ")"]
+    if best:
+        lines += [f"best trial {best['trial']}: {best['value']:.6g}  "
+                  + "  ".join(f"{k}={v}" for k, v in best["params"].items()),
+                  f"best config: {where / BEST_FILE} (redes train {where / BEST_FILE})"]
+    return "\n".join(lines + [f"every trial: {where / TRIALS_FILE}"])
