@@ -1,7 +1,7 @@
 import pytest
 
 from redes.config import Config, config_keys, describe_keys, load_config
-from redes.errors import RedesError
+from redes.errors import RedesError, RedesWarning
 
 
 def test_defaults_are_the_documented_default_run():
@@ -66,3 +66,12 @@ def test_every_key_is_described_with_its_default():
     assert all(description for *_, description in config_keys())
     text = describe_keys()
     assert "train.epochs = 30" in text and "model.hidden = [128, 64]" in text
+
+
+def test_the_old_names_of_train_backward_still_work_with_a_one_line_warning(cli):
+    with pytest.warns(RedesWarning, match="train.backward=naive is now called train.backward=recompute"):
+        assert load_config(overrides=["train.engine=manual", "train.backward=naive"]).train.backward == "recompute"
+    result = cli("config", "--set", "train.engine=manual", "--set", "train.backward=fast")
+    assert result.status == 0 and "backward: reuse" in result.out
+    assert result.err == ("redes: warning: train.backward=fast is now called train.backward=reuse; the old name "
+                          "will stop working in a later release\n")

@@ -8,12 +8,13 @@ from hypothesis import strategies as st
 from redes.study.compare import check_engines, fit_linear_every_way, run_steps
 from redes.config import load_config
 from redes.errors import RedesError
+from redes.nn.activations import HAND_WRITTEN
 from redes.runs.setup import prepare, with_engine
 
 CONFIGS = Path(__file__).parent.parent / "configs"
 # hardsigmoid is left out: torch's float64 hardsigmoid backward multiplies by float32(1/6), off by 3e-8
 # relative (test_torch_hardsigmoid_gradient_is_single_precision), which Adam can amplify past 1e-10.
-MANUAL_ACTIVATIONS = ["relu", "tanh", "sigmoid", "leaky_relu", "elu", "selu", "silu", "softplus", "identity"]
+MANUAL_ACTIVATIONS = [name for name in HAND_WRITTEN if name != "hardsigmoid"]
 DATA = {
     "classification": ["data.name=digits", "data.max_samples=300"],
     "binary": ["data.name=bernoulli", "data.n_samples=300", "data.n_features=12"],
@@ -49,7 +50,7 @@ def test_random_networks_agree_across_engines_and_backends(task, optimizer, hidd
 def test_torch_hardsigmoid_gradient_is_single_precision():
     from array_api_compat import torch as xp
 
-    from redes.manual.layers import HardSigmoid
+    from redes.nn.activations import HardSigmoid
 
     x = torch.tensor([0.5], dtype=torch.float64, requires_grad=True)
     torch.nn.functional.hardsigmoid(x).backward()
@@ -68,19 +69,19 @@ def test_batchnorm_networks_agree_under_sgd():
 
 
 def test_a_wrong_gradient_is_caught(monkeypatch):
-    from redes.manual import layers
+    from redes.nn import activations
 
-    monkeypatch.setattr(layers.Tanh, "backward", lambda self, dy: dy * (1 - self.h))  # forgot the square
+    monkeypatch.setattr(activations.Tanh, "backward", lambda self, dy: dy * (1 - self.h))  # forgot the square
     comparison = check_engines(load_config(overrides=["model.hidden=[8]", "model.activation=tanh",
                                                       "data.max_samples=200"]), steps=3)
     assert not comparison.passed and "FAIL" in comparison.table()
 
 
-def test_naive_backward_gives_the_fast_backward_numbers():
+def test_recomputing_backward_gives_the_reusing_backward_numbers():
     cfg = load_config(CONFIGS / "notebook000.yaml", ["data.n_samples=200", "train.dtype=float64"])
-    fast, naive = prepare(cfg), prepare(with_engine(cfg, "manual", "torch", backward="naive"))
-    assert run_steps(fast, 10) == pytest.approx(run_steps(naive, 10), rel=1e-12)
-    for p, q in zip(fast.model.parameters(), naive.model.parameters()):
+    reusing, recomputing = prepare(cfg), prepare(with_engine(cfg, "manual", "torch", backward="recompute"))
+    assert run_steps(reusing, 10) == pytest.approx(run_steps(recomputing, 10), rel=1e-12)
+    for p, q in zip(reusing.model.parameters(), recomputing.model.parameters()):
         assert torch.allclose(p, q, rtol=0, atol=1e-12)
 
 
@@ -120,8 +121,8 @@ def test_linear_preset_matches_sklearn_with_every_engine():
 def test_engine_options_are_validated():
     with pytest.raises(RedesError, match="train.backend=numpy needs train.engine=manual"):
         load_config(overrides=["train.backend=numpy"])
-    with pytest.raises(RedesError, match="train.backward=naive needs train.engine=manual"):
-        load_config(overrides=["train.backward=naive"])
+    with pytest.raises(RedesError, match="train.backward=recompute needs train.engine=manual"):
+        load_config(overrides=["train.backward=recompute"])
     with pytest.raises(RedesError, match="no hand-written backward for GELU"):
         prepare(load_config(overrides=["train.engine=manual", "model.activation=gelu", "data.max_samples=50"]))
 

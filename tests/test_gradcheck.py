@@ -14,9 +14,15 @@ from redes.errors import RedesError
 from redes.study.gradcheck import (CheckResult, check_builtins, check_layer, format_table, gradcheck, load_user_layer,
                              parse_shape, report_dict)
 
-BUILTINS = {"Linear", "Sigmoid", "Sigmoid(naive)", "Tanh", "Tanh(naive)", "ReLU", "LeakyReLU", "HardSigmoid", "ELU",
-            "SELU", "SiLU", "Softplus", "Identity", "BatchNorm", "Dropout", "BCE", "SigmoidBCE", "SigmoidBCE(naive)",
-            "SoftmaxCrossEntropy", "MSE", "WeightPenalty(l1)", "WeightPenalty(l2)", "WeightPenalty(l1+l2)"}
+from redes.nn.activations import ACTIVATIONS  # noqa: E402
+
+ACTIVATION_CASES = {kind.__name__ + variant for kind in ACTIVATIONS.values() if kind.hand_written
+                    for variant in ("", "(recompute)")[:1 + (kind.recompute is not None)]}
+BUILTINS = ACTIVATION_CASES | {"Linear", "BatchNorm", "Dropout", "BCE", "SigmoidBCE", "SigmoidBCE(recompute)",
+                               "SoftmaxCrossEntropy", "MSE", "WeightPenalty(l1)", "WeightPenalty(l2)",
+                               "WeightPenalty(l1+l2)"}
+assert {"Sigmoid", "Sigmoid(recompute)", "Tanh", "Tanh(recompute)", "ReLU", "LeakyReLU", "HardSigmoid", "ELU", "SELU",
+        "SiLU", "Softplus", "Identity"} <= ACTIVATION_CASES
 
 DOC = Path(__file__).parent.parent / "docs" / "gradcheck.md"
 USER_LAYERS = '''
@@ -171,12 +177,12 @@ def test_the_documented_examples_print_the_documented_tables(tmp_path, monkeypat
 
 
 def test_a_wrong_builtin_backward_is_caught(monkeypatch):
-    from redes.manual import layers
+    from redes.nn import activations
 
-    monkeypatch.setattr(layers.Tanh, "backward", lambda self, dy: dy * (1 - self.h))  # forgot the square
+    monkeypatch.setattr(activations.Tanh, "backward", lambda self, dy: dy * (1 - self.h))  # forgot the square
     results = check_builtins()
     failed = {(r.name, r.check, r.method) for r in results if not r.passed}
-    assert failed == {(name, "dx", method) for name in ("Tanh", "Tanh(naive)")
+    assert failed == {(name, "dx", method) for name in ("Tanh", "Tanh(recompute)")
                       for method in ("autograd", "finite differences")}
     assert "4 of" in format_table(results).splitlines()[-1] and "Tanh dx (autograd)" in format_table(results)
 

@@ -15,6 +15,10 @@ class TrainingInterrupted(KeyboardInterrupt):
         self.run_dir, self.epoch, self.step, self.checkpointed = run_dir, epoch, step, checkpointed
 
 
+class RedesWarning(FutureWarning):
+    """A setting that still works under an old name; the command line shows it as one `redes: warning: ...` line."""
+
+
 class Diverged(RedesError):
     """The loss became non-finite; the last good weights were kept. A result of a search, not a bug."""
 

@@ -7,15 +7,17 @@ import io
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Optional, Sequence
 
 from redes.cli.parser import build_parser
-from redes.errors import RedesError, TrainingInterrupted
+from redes.errors import RedesError, RedesWarning, TrainingInterrupted
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    warnings.showwarning = _show_warning
     try:
         return {"train": _train, "resume": _resume, "eval": _eval, "predict": _predict, "check": _check,
                 "plot": _plot, "graph": _graph, "compare": _compare, "sweep": _sweep, "search": _search,
@@ -35,6 +37,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except BrokenPipeError:  # `redes ... | head`: the reader left; not an error of ours
         sys.stdout = open(os.devnull, "w")
         return 0
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None, shown=warnings.showwarning) -> None:
+    """redes' own warnings as one `redes: warning: ...` line; any other as Python shows it."""
+    if issubclass(category, RedesWarning):
+        print(f"redes: warning: {message}", file=sys.stderr)
+    else:
+        shown(message, category, filename, lineno, file, line)
 
 
 def _train(args) -> int:

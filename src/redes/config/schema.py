@@ -3,15 +3,14 @@ pydantic models, each field with its default and a one-line description; `redes.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Literal, Optional, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from redes.errors import did_you_mean
-
-ACTIVATIONS = ("relu", "tanh", "sigmoid", "hardsigmoid", "leaky_relu", "gelu", "elu", "selu", "silu",
-               "softplus", "identity")
+from redes.errors import RedesWarning, did_you_mean
+from redes.nn.activations import ACTIVATIONS
 
 
 class _Section(BaseModel):
@@ -63,7 +62,8 @@ class ModelConfig(_Section):
                           "before the MLP (inputs are integer ids)")
     hidden: list[int] = Field([128, 64], description="widths of the hidden layers, input to output")
     activation: Union[str, list[str]] = Field(
-        "relu", description=f"one activation for all hidden layers, or one per layer: {', '.join(ACTIVATIONS)}")
+        "relu", description="one activation for all hidden layers, or one per layer: "
+                            + "; ".join(f"{name} ({kind.help})" for name, kind in ACTIVATIONS.items()))
     dropout: Union[float, list[float]] = Field(0.0, description="dropout probability after each hidden layer "
                                                                 "(or one per layer)")
     batchnorm: bool = Field(False, description="BatchNorm1d after each hidden linear layer")
@@ -131,8 +131,9 @@ class TrainConfig(_Section):
                               "(loss.backward() + a hand-written update) or manual (backpropagation by hand)")
     backend: Literal["torch", "numpy"] = Field("torch", description="manual engine: the arrays it computes on "
                                                                     "(numpy runs on the CPU)")
-    backward: Literal["fast", "naive"] = Field(
-        "fast", description="manual engine: fast reuses forward values (h(1-h), 1-h^2); naive recomputes them")
+    backward: Literal["reuse", "recompute"] = Field(
+        "reuse", description="manual engine: reuse forward values in the backward pass (h(1-h), 1-h^2), or "
+                             "recompute them (sigmoid(u), tanh(u))")
     dtype: Literal["float32", "float64"] = Field("float32", description="floating-point precision of the "
                                                                         "model and the data")
     precision: Literal["fp32", "tf32", "bf16"] = Field(
@@ -155,10 +156,20 @@ class TrainConfig(_Section):
     checkpoint_every: int = Field(1, ge=0, description="write checkpoint.safetensors every N epochs "
                                                        "(0: never), so `redes resume` can continue the run")
 
+    @field_validator("backward", mode="before")
+    @classmethod
+    def _backward_by_its_old_name(cls, value: Any) -> Any:
+        renamed = {"fast": "reuse", "naive": "recompute"}
+        if isinstance(value, str) and value in renamed:
+            warnings.warn(f"train.backward={value} is now called train.backward={renamed[value]}; the old name "
+                          "will stop working in a later release", RedesWarning, stacklevel=2)
+            return renamed[value]
+        return value
+
     @model_validator(mode="after")
     def _options_fit_the_engine(self) -> "TrainConfig":
-        if self.engine != "manual" and (self.backend != "torch" or self.backward != "fast"):
-            key = "backend=numpy" if self.backend != "torch" else "backward=naive"
+        if self.engine != "manual" and (self.backend != "torch" or self.backward != "reuse"):
+            key = "backend=numpy" if self.backend != "torch" else "backward=recompute"
             raise ValueError(f"train.{key} needs train.engine=manual (got train.engine={self.engine})")
         if self.precision != "fp32" and (self.engine == "manual" or self.dtype != "float32"):
             raise ValueError(f"train.precision={self.precision} needs train.engine=module or autograd and "

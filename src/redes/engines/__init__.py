@@ -206,7 +206,7 @@ class ManualEngine:
     """
 
     def __init__(self, model: nn.Module, loss: str, optimizer: OptimizerConfig, regularization: RegularizationConfig,
-                 backend: str = "torch", backward: str = "fast", fast: bool = True):
+                 backend: str = "torch", backward: str = "reuse", fast: bool = True):
         self.model, self.backend, self.fast = model, backend, fast
         device = next(model.parameters()).device
         if backend == "numpy" and device.type != "cpu":
@@ -215,7 +215,7 @@ class ManualEngine:
         view, draw_mask = ((lambda t: t.detach().numpy()), _numpy_mask) if backend == "numpy" else \
             ((lambda t: t.detach()), _torch_mask)
         l2_by_optimizer = l2_as_weight_decay(fast, regularization.l2, optimizer)
-        self.network = net = Network(model, loss, xp, view, fast=backward == "fast", draw_mask=draw_mask,
+        self.network = net = Network(model, loss, xp, view, reuse=backward == "reuse", draw_mask=draw_mask,
                                      l1=regularization.l1, l2=regularization.l2, l2_by_optimizer=l2_by_optimizer,
                                      one_buffer=fast)
         weight_decay = optimizer.weight_decay + (2 * regularization.l2 if l2_by_optimizer else 0.0)

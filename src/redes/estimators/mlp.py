@@ -27,7 +27,7 @@ from redes.data import Split
 from redes.devices import resolve_device
 from redes.engines import build_engine
 from redes.estimators.params import as_value_errors, check_params, hidden_widths
-from redes.manual.layers import ACTIVATION_LAYERS
+from redes.nn.activations import HAND_WRITTEN
 from redes.nn.models import build_model
 from redes.loop.fit import fit as fit_loop
 
@@ -177,7 +177,7 @@ class _BaseMLP(BaseEstimator):
             batch = 200 if self.batch_size == "auto" else self.batch_size
             weights = sum(p.numel() for p in self.model_.parameters() if p.dim() == 2)
             small = batch * weights < _SMALL_STEP and cpu and backend != "torch"
-            engine = "manual" if backend == "numpy" or (small and self._activation in ACTIVATION_LAYERS) else "module"
+            engine = "manual" if backend == "numpy" or (small and self._activation in HAND_WRITTEN) else "module"
         if backend == "auto":
             backend = "numpy" if engine == "manual" and cpu else "torch"
         return engine, backend

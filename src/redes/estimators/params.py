@@ -11,9 +11,8 @@ from typing import Callable, Iterator, Optional
 import numpy as np
 from pydantic import ValidationError
 
-from redes.config import ACTIVATIONS
 from redes.errors import RedesError, did_you_mean
-from redes.manual.layers import ACTIVATION_LAYERS
+from redes.nn.activations import ACTIVATIONS, HAND_WRITTEN
 
 
 def _is_int(v) -> bool:
@@ -84,10 +83,10 @@ def check_params(estimator, activation: str) -> None:
             hint = did_you_mean(value, choices) if isinstance(value, str) else ""
             raise ValueError(f"{type(estimator).__name__}: {name}={value!r} is not valid; "
                              f"expected {what}{hint}")
-    if (estimator.engine == "manual" or estimator.backend == "numpy") and activation not in ACTIVATION_LAYERS:
+    if (estimator.engine == "manual" or estimator.backend == "numpy") and activation not in HAND_WRITTEN:
         raise ValueError(f"{type(estimator).__name__}: engine='manual' (which backend='numpy' needs) has no "
                          "hand-written backward for "
                          f"activation={estimator.activation!r}; use engine='module' or one of "
-                         f"{', '.join(ACTIVATION_LAYERS)}")
+                         f"{', '.join(HAND_WRITTEN)}")
     if estimator.backend == "numpy" and estimator.engine not in ("manual", "auto"):
         raise ValueError(f"{type(estimator).__name__}: backend='numpy' needs engine='manual', got {estimator.engine!r}")

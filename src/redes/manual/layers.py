@@ -1,4 +1,5 @@
-"""Layers with hand-derived backward passes, written once for any array API namespace (NumPy or torch).
+"""Layers with parameters or randomness and hand-derived backward passes, written once for any array API
+namespace (NumPy or torch); the activations are in `redes.nn.activations`, each beside its torch module.
 
 Every layer has `forward(x) -> y` and `backward(dy) -> dx`; a layer with parameters also has
 `params` and `grads` (dicts of arrays with the same keys, `grads` valid after `backward`), and
@@ -8,7 +9,7 @@ Parameters are updated in place, so they may be views of an nn.Module's tensors.
 
 from __future__ import annotations
 
-from redes.arrays import Array, affine, matmul_into, relu, relu_backward, sigmoid, sum_rows_into
+from redes.arrays import Array, affine, matmul_into, sum_rows_into
 
 
 class Layer:
@@ -71,142 +72,6 @@ class Linear(Layer):
         return dx
 
 
-class Sigmoid(Layer):
-    """h = sigmoid(u); fast backward reuses h: h(1-h); naive recomputes sigmoid(u)."""
-
-    def __init__(self, xp, fast: bool = True):
-        super().__init__(xp)
-        self.fast = fast
-
-    def forward(self, u):
-        self.h = sigmoid(u)
-        if not self.fast:
-            self.u = u
-        return self.h
-
-    def backward(self, dy):
-        if self.fast:
-            g = 1 - self.h  # h(1-h) dy, built in one new array
-            g *= self.h
-            g *= dy
-            return g
-        return dy * sigmoid(self.u) * (1 - sigmoid(self.u))
-
-
-class Tanh(Layer):
-    """h = tanh(u); fast backward reuses h: 1 - h^2; naive recomputes tanh(u)."""
-
-    def __init__(self, xp, fast: bool = True):
-        super().__init__(xp)
-        self.fast = fast
-
-    def forward(self, u):
-        self.h = self.xp.tanh(u)
-        if not self.fast:
-            self.u = u
-        return self.h
-
-    def backward(self, dy):
-        if self.fast:
-            g = -self.h  # (1 - h²) dy, built in one new array
-            g *= self.h
-            g += 1
-            g *= dy
-            return g
-        return dy * (1 - self.xp.tanh(self.u) ** 2)
-
-
-class ReLU(Layer):
-    """h = max(u, 0); the derivative is 1 where h > 0 and 0 elsewhere, read from h itself (no mask kept)."""
-
-    def forward(self, u):
-        self.h = relu(u)
-        return self.h
-
-    def backward(self, dy):
-        return relu_backward(dy, self.h)
-
-
-class LeakyReLU(Layer):
-    """u where u > 0, else slope * u (nn.LeakyReLU's default slope 0.01)."""
-
-    def __init__(self, xp, slope: float = 0.01):
-        super().__init__(xp)
-        self.slope = slope
-
-    def forward(self, u):
-        self.positive = u > 0
-        return self.xp.where(self.positive, u, self.slope * u)
-
-    def backward(self, dy):
-        return self.xp.where(self.positive, dy, self.slope * dy)
-
-
-class HardSigmoid(Layer):
-    """clip(u + 3, 0, 6) / 6: slope 1/6 strictly inside (-3, 3), 0 outside (rounded as torch does)."""
-
-    def forward(self, u):
-        self.inside = (u > -3) & (u < 3)
-        return self.xp.clip(u + 3, 0.0, 6.0) / 6
-
-    def backward(self, dy):
-        return self.xp.where(self.inside, dy * (1 / 6), 0.0)
-
-
-class ELU(Layer):
-    """u where u > 0, else alpha (e^u - 1) scaled by `scale` (SELU is ELU with its two constants)."""
-
-    def __init__(self, xp, alpha: float = 1.0, scale: float = 1.0):
-        super().__init__(xp)
-        self.alpha, self.scale = alpha, scale
-
-    def forward(self, u):
-        self.positive = u > 0
-        self.negative_part = self.alpha * (self.xp.exp(self.xp.minimum(u, 0.0)) - 1)  # alpha (e^u - 1)
-        return self.scale * self.xp.where(self.positive, u, self.negative_part)
-
-    def backward(self, dy):
-        # d/du alpha (e^u - 1) = alpha e^u = negative_part + alpha: reuses the forward value
-        return self.scale * self.xp.where(self.positive, dy, dy * (self.negative_part + self.alpha))
-
-
-def SELU(xp) -> ELU:
-    """SELU: ELU with the self-normalising constants of nn.SELU."""
-    return ELU(xp, alpha=1.6732632423543772, scale=1.0507009873554805)
-
-
-class Softplus(Layer):
-    """log(1 + e^u), computed stably; its derivative is sigmoid(u)."""
-
-    def forward(self, u):
-        self.u = u
-        return self.xp.maximum(u, 0.0) + self.xp.log1p(self.xp.exp(-self.xp.abs(u)))
-
-    def backward(self, dy):
-        return dy * sigmoid(self.u)
-
-
-class SiLU(Layer):
-    """u * sigmoid(u); derivative s + u s (1 - s) = s (1 + u (1 - s))."""
-
-    def forward(self, u):
-        self.u, self.s = u, sigmoid(u)
-        return u * self.s
-
-    def backward(self, dy):
-        return dy * self.s * (1 + self.u * (1 - self.s))
-
-
-class Identity(Layer):
-    """y = x."""
-
-    def forward(self, x):
-        return x
-
-    def backward(self, dy):
-        return dy
-
-
 class Dropout(Layer):
     """Zero each unit with probability p and scale the rest by 1/(1-p); the mask comes from `draw_mask`.
 
@@ -258,9 +123,3 @@ class BatchNorm(Layer):
         # dx = (1/N) inv_std (N d_hat - sum(d_hat) - x_hat sum(d_hat x_hat))
         centred = n * d_hat - xp.sum(d_hat, axis=0) - self.x_hat * xp.sum(d_hat * self.x_hat, axis=0)
         return (self.inv_std / n) * centred
-
-
-ACTIVATION_LAYERS = {
-    "relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid, "hardsigmoid": HardSigmoid, "leaky_relu": LeakyReLU,
-    "elu": ELU, "selu": SELU, "silu": SiLU, "softplus": Softplus, "identity": Identity,
-}

@@ -36,19 +36,19 @@ class BCE:
 class SigmoidBCE:
     """Sigmoid output + clamped BCE (notebook 000) on logits u, with the notebook's dL/du = (p - y) / B.
 
-    That is the exact derivative of the unclamped loss (the clamp only keeps log finite); fast reuses
-    p from the forward pass, naive recomputes sigmoid(u).
+    That is the exact derivative of the unclamped loss (the clamp only keeps log finite); `reuse` takes p
+    from the forward pass, else sigmoid(u) is recomputed.
     """
 
-    def __init__(self, xp, fast: bool = True, eps: float = 1e-5):
-        self.xp, self.fast, self.bce = xp, fast, BCE(xp, eps)
+    def __init__(self, xp, reuse: bool = True, eps: float = 1e-5):
+        self.xp, self.reuse, self.bce = xp, reuse, BCE(xp, eps)
 
     def forward(self, u, y):  # u: (B, 1) logits
         self.u = u
         return self.bce.forward(sigmoid(u), y)
 
     def backward(self):
-        p = self.bce.p if self.fast else sigmoid(self.u)
+        p = self.bce.p if self.reuse else sigmoid(self.u)
         return (p - self.bce.y) / self.u.shape[0]
 
 

@@ -11,9 +11,7 @@ from redes.errors import RedesError
 from redes.manual import layers as L
 from redes.manual.losses import MSE, SigmoidBCE, SoftmaxCrossEntropy, WeightPenalty
 from redes.manual.optim import SGDThroughProducts
-from redes.nn.models import ACTIVATION_MODULES
-
-_ACTIVATION_NAMES = {kind: name for name, kind in ACTIVATION_MODULES.items()}
+from redes.nn.activations import HAND_WRITTEN, activation_of
 
 
 class Network:
@@ -30,12 +28,12 @@ class Network:
     instead of a few per parameter.
     """
 
-    def __init__(self, model: nn.Sequential, loss: str, xp, view: Callable, *, fast: bool = True,
+    def __init__(self, model: nn.Sequential, loss: str, xp, view: Callable, *, reuse: bool = True,
                  draw_mask: Callable = None, l1: float = 0.0, l2: float = 0.0, l2_by_optimizer: bool = False,
                  one_buffer: bool = False):
         linear_weights = [module.weight for module in model if isinstance(module, nn.Linear)]
         buffer, offsets = share_one_buffer(model, first=linear_weights) if one_buffer else (None, None)
-        self.xp, self.layers = xp, [_manual_layer(module, xp, view, fast, draw_mask) for module in model]
+        self.xp, self.layers = xp, [_manual_layer(module, xp, view, reuse, draw_mask) for module in model]
         if self.layers and isinstance(self.layers[0], L.Linear):
             self.layers[0].needs_input_grad = False  # nothing reads the gradient of the data
         self.params = [p for layer in self.layers for p in layer.params.values()]
@@ -51,7 +49,7 @@ class Network:
             for layer in self.layers:
                 layer.grad_into = {name: next(views) for name in layer.params}
             self.weights = [self.flat_params[:self.n_weights]]
-        self.loss = {"bce": lambda: SigmoidBCE(xp, fast), "cross_entropy": lambda: SoftmaxCrossEntropy(xp),
+        self.loss = {"bce": lambda: SigmoidBCE(xp, reuse), "cross_entropy": lambda: SoftmaxCrossEntropy(xp),
                      "mse": lambda: MSE(xp)}[loss]()
         self.penalty = WeightPenalty(xp, l1, l2) if (l1 or l2) else None
         # the penalty's gradient: without the L2 part when the optimizer adds it as weight decay
@@ -161,7 +159,7 @@ def share_one_buffer(model: nn.Module, first: list[torch.Tensor]) -> tuple[torch
     return buffer, offsets
 
 
-def _manual_layer(module: nn.Module, xp, view: Callable, fast: bool, draw_mask: Callable) -> L.Layer:
+def _manual_layer(module: nn.Module, xp, view: Callable, reuse: bool, draw_mask: Callable):
     if isinstance(module, nn.Linear):
         return L.Linear(xp, view(module.weight), view(module.bias))
     if isinstance(module, nn.BatchNorm1d):
@@ -169,15 +167,8 @@ def _manual_layer(module: nn.Module, xp, view: Callable, fast: bool, draw_mask: 
                            view(module.running_var), module.momentum, module.eps)
     if isinstance(module, nn.Dropout):
         return L.Dropout(xp, module.p, draw_mask)
-    name = _ACTIVATION_NAMES.get(type(module))
-    if name not in L.ACTIVATION_LAYERS:
+    kind = activation_of(module)
+    if kind is None or not kind.hand_written:
         raise RedesError(f"the manual engine has no hand-written backward for {type(module).__name__}; "
-                         f"use train.engine=module or an activation among {', '.join(L.ACTIVATION_LAYERS)}")
-    kind = L.ACTIVATION_LAYERS[name]
-    if name in ("sigmoid", "tanh"):
-        return kind(xp, fast=fast)
-    if name == "leaky_relu":
-        return kind(xp, slope=module.negative_slope)
-    if name == "elu":
-        return kind(xp, alpha=module.alpha)
-    return kind(xp)
+                         f"use train.engine=module or an activation among {', '.join(HAND_WRITTEN)}")
+    return kind.from_module(xp, module, reuse)

@@ -9,12 +9,7 @@ import torch
 from torch import nn
 
 from redes.config import EmbeddingConfig, ModelConfig
-
-ACTIVATION_MODULES = {  # every name in config.ACTIVATIONS (tests/test_models.py builds each one)
-    "relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "hardsigmoid": nn.Hardsigmoid,
-    "leaky_relu": nn.LeakyReLU, "gelu": nn.GELU, "elu": nn.ELU, "selu": nn.SELU, "silu": nn.SiLU,
-    "softplus": nn.Softplus, "identity": nn.Identity,
-}
+from redes.nn.activations import ACTIVATIONS
 
 
 class TokenBag(nn.Module):
@@ -49,7 +44,7 @@ def build_model(spec: ModelConfig, n_in: int, n_out: int, generator: Optional[to
         layers.append(nn.Linear(width, hidden, device="meta"))
         if spec.batchnorm:
             layers.append(nn.BatchNorm1d(hidden))
-        layers.append(ACTIVATION_MODULES[_per_layer(spec.activation, i)]())
+        layers.append(ACTIVATIONS[_per_layer(spec.activation, i)].module())
         p = _per_layer(spec.dropout, i)
         if p > 0:
             layers.append(nn.Dropout(p))
@@ -63,9 +58,9 @@ def build_model(spec: ModelConfig, n_in: int, n_out: int, generator: Optional[to
 def activation_curves(low: float = -4.0, high: float = 4.0, points: int = 401) -> dict[str, tuple]:
     """Every activation's values and derivative (by autograd) on a grid: name -> (x, f(x), f'(x)) as NumPy."""
     curves = {}
-    for name, kind in ACTIVATION_MODULES.items():
+    for name, kind in ACTIVATIONS.items():
         x = torch.linspace(low, high, points, dtype=torch.float64, requires_grad=True)
-        y = kind()(x)
+        y = kind.module()(x)
         (slope,) = torch.autograd.grad(y.sum(), x)
         curves[name] = (x.detach().numpy(), y.detach().numpy(), slope.numpy())
     return curves

@@ -1,7 +1,7 @@
 """explain(model, ...) -> a network's forward and backward equations with its real shapes, as written on paper.
 
-The equations are those of the hand-written engine (`redes.manual`), term for term: the fast backward
-reuses forward values (h(1-h), 1-h²), the naive one recomputes sigmoid(u)/tanh(u).
+The equations are those of the hand-written engine (`redes.manual`), term for term: with train.backward=reuse
+the backward reuses forward values (h(1-h), 1-h²), with recompute it recomputes sigmoid(u)/tanh(u).
 """
 
 from __future__ import annotations
@@ -16,30 +16,10 @@ from redes.config import Config, OptimizerConfig
 from redes.data import load_data
 from redes.errors import RedesError
 from redes.nn.losses import output_width, resolve_loss
-from redes.nn.models import ACTIVATION_MODULES, build_model
+from redes.nn.activations import activation_of
+from redes.nn.models import build_model
 
 Row = tuple[str, str, str, str]  # (tensor, shape, "= formula", note)
-
-_ACTIVATION_NAMES = {kind: name for name, kind in ACTIVATION_MODULES.items()}
-_SELU = "λ = 1.0507, α = 1.6733"
-# name -> (forward h = f(a), derivative f'(a) as the backward multiplies it, note); {a} input, {h} output
-_ACTIVATIONS = {
-    "relu": ("max({a}, 0)", "1[{a} > 0]", ""),
-    "tanh": ("tanh({a})", "(1 - {h}²)", "fast: reuses {h} from the forward pass"),
-    "tanh naive": ("tanh({a})", "(1 - tanh({a})²)", "naive: recomputes tanh({a})"),
-    "sigmoid": ("σ({a}) = 1 / (1 + e^(-{a}))", "{h} ⊙ (1 - {h})", "fast: reuses {h} from the forward pass"),
-    "sigmoid naive": ("σ({a}) = 1 / (1 + e^(-{a}))", "σ({a}) ⊙ (1 - σ({a}))", "naive: recomputes σ({a})"),
-    "hardsigmoid": ("clip({a} + 3, 0, 6) / 6", "1[-3 < {a} < 3] / 6", ""),
-    "leaky_relu": ("where({a} > 0, {a}, s·{a})", "where({a} > 0, 1, s)", "slope s = {slope:g}"),
-    "elu": ("where({a} > 0, {a}, α(e^{a} - 1))", "where({a} > 0, 1, α·e^{a})", "α = {alpha:g}"),
-    "selu": ("λ·where({a} > 0, {a}, α(e^{a} - 1))", "λ·where({a} > 0, 1, α·e^{a})", _SELU),
-    "silu": ("{a} ⊙ σ({a})", "s ⊙ (1 + {a} ⊙ (1 - s))", "s = σ({a}) kept from the forward pass"),
-    "softplus": ("log(1 + e^{a})", "σ({a})", ""),
-    "identity": ("{a}", "", ""),
-    "gelu": ("{a} ⊙ Φ({a})", "(Φ({a}) + {a} ⊙ φ({a}))",
-             "Φ, φ: normal cdf, pdf; autograd engines only (train.engine=module or autograd)"),
-}
-
 
 @dataclass
 class _Step:
@@ -50,19 +30,19 @@ class _Step:
     params: Optional[tuple[str, str, int]] = None
 
 
-def explain(model: nn.Sequential, loss: str, batch_size: int, *, fast: bool = True, l1: float = 0.0,
+def explain(model: nn.Sequential, loss: str, batch_size: int, *, reuse: bool = True, l1: float = 0.0,
             l2: float = 0.0, optimizer: Optional[OptimizerConfig] = None) -> str:
     """Each layer's forward and backward equations with real shapes, the update rule and the parameter count."""
-    steps, out, width = _walk(model, batch_size, fast, l1, l2)
+    steps, out, width = _walk(model, batch_size, reuse, l1, l2)
     n_in = next(m.in_features for m in model if isinstance(m, nn.Linear))
     widths = [n_in] + [m.out_features for m in model if isinstance(m, nn.Linear)]
     penalty = _penalty_rows(l1, l2, sum(isinstance(m, nn.Linear) for m in model))
-    loss_forward, loss_backward = _loss(loss, out, (batch_size, width), fast, "L_data" if penalty else "L")
+    loss_forward, loss_backward = _loss(loss, out, (batch_size, width), reuse, "L_data" if penalty else "L")
     forward = [("x", _fmt((batch_size, n_in)), "", "the input batch")]
     forward += [row for step in steps for row in step.forward] + loss_forward + penalty
     backward = loss_backward + [row for step in reversed(steps) for row in step.backward]
     lines = [f"Network {' → '.join(map(str, widths))}, batch B = {batch_size}, loss {loss}, "
-             f"backward {'fast' if fast else 'naive'}", "", "Forward", *_table(forward),
+             f"backward {'reuse' if reuse else 'recompute'}", "", "Forward", *_table(forward),
              "", "Backward (chain rule, from the loss to the input)", *_table(backward)]
     if optimizer is not None:
         lines += ["", *_update(optimizer)]
@@ -81,12 +61,12 @@ def explain_config(cfg: Config) -> str:
     classes = f", {n_classes} classes" if n_classes else ""
     features = f"{splits.n_features} feature" + ("s" if splits.n_features != 1 else "")
     header = f"Data {cfg.data.name} ({splits.task}{classes}, {features}), loss {loss}, engine {cfg.train.engine}"
-    text = explain(model, loss, cfg.train.batch_size, fast=cfg.train.backward == "fast",
+    text = explain(model, loss, cfg.train.batch_size, reuse=cfg.train.backward == "reuse",
                    l1=cfg.regularization.l1, l2=cfg.regularization.l2, optimizer=cfg.optimizer)
     return f"{header}\n{text}"
 
 
-def _walk(model: nn.Sequential, batch: int, fast: bool, l1: float, l2: float) -> tuple[list[_Step], str, int]:
+def _walk(model: nn.Sequential, batch: int, reuse: bool, l1: float, l2: float) -> tuple[list[_Step], str, int]:
     """The steps of every module, named as a student would: u_i, z_i (batchnorm), h_i (a_i before dropout)."""
     steps, src, i, width, modules = [], "x", 0, 0, list(model)
     for j, module in enumerate(modules):
@@ -102,7 +82,7 @@ def _walk(model: nn.Sequential, batch: int, fast: bool, l1: float, l2: float) ->
         else:
             followed = j + 1 < len(modules) and isinstance(modules[j + 1], nn.Dropout)
             out = f"{'a' if followed else 'h'}{i}"
-            steps.append(_activation(module, src, out, (batch, width), fast))
+            steps.append(_activation(module, src, out, (batch, width), reuse))
         src = out
     return steps, src, width
 
@@ -146,21 +126,20 @@ def _dropout(module: nn.Dropout, i: int, src: str, out: str, shape: tuple[int, i
     return _Step(forward, [(f"dL/d{src}", s, f"= dL/d{out} ⊙ m{i} / (1 - p)", "the same mask")])
 
 
-def _activation(module: nn.Module, src: str, out: str, shape: tuple[int, int], fast: bool) -> _Step:
-    name = _ACTIVATION_NAMES.get(type(module))
-    if name is None:
+def _activation(module: nn.Module, src: str, out: str, shape: tuple[int, int], reuse: bool) -> _Step:
+    kind = activation_of(module)
+    if kind is None:
         raise RedesError(f"explain: no equations for {type(module).__name__}")
-    key = name if fast or name not in ("sigmoid", "tanh") else f"{name} naive"
-    values = {"a": src, "h": out, "slope": getattr(module, "negative_slope", 0),
-              "alpha": getattr(module, "alpha", 0)}
-    function, derivative, note = (part.format(**values) for part in _ACTIVATIONS[key])
-    formula = function if function.startswith(name) else f"{name}({src}) = {function}"
+    values = {"a": src, "h": out, **{key: getattr(module, attribute) for key, attribute in kind.options.items()}}
+    derivative, note = (kind.derivative, kind.note) if reuse or kind.recompute is None else kind.recompute
+    function, derivative, note = (part.format(**values) for part in (kind.equation, derivative, note))
+    formula = function if function.startswith(kind.name) else f"{kind.name}({src}) = {function}"
     grad = f"= dL/d{out} ⊙ {derivative}" if derivative else f"= dL/d{out}"
     s = _fmt(shape)
-    return _Step([(out, s, f"= {formula}", note if name == "gelu" else "")], [(f"dL/d{src}", s, grad, note)])
+    return _Step([(out, s, f"= {formula}", "" if kind.hand_written else note)], [(f"dL/d{src}", s, grad, note)])
 
 
-def _loss(loss: str, u: str, shape: tuple[int, int], fast: bool, name: str) -> tuple[list[Row], list[Row]]:
+def _loss(loss: str, u: str, shape: tuple[int, int], reuse: bool, name: str) -> tuple[list[Row], list[Row]]:
     """The loss's forward rows and the first backward row, dL/du of the head, as redes.manual.losses has them."""
     s, batch, du = _fmt(shape), _fmt(shape[:1]), f"dL/d{u}"
     if loss == "cross_entropy":
@@ -170,9 +149,9 @@ def _loss(loss: str, u: str, shape: tuple[int, int], fast: bool, name: str) -> t
         forward = [("p", s, f"= σ({u})", "sigmoid output"),
                    (name, "()", "= -Σ_batch (y log p̄ + (1 - y) log(1 - p̄)) / B",
                     f"y {batch} of 0/1, p̄ = clamp(p, 1e-5, 1 - 1e-5)")]
-        if fast:
-            return forward, [(du, s, "= (p - y) / B", "fast: reuses p")]
-        return forward, [(du, s, f"= (σ({u}) - y) / B", f"naive: recomputes σ({u})")]
+        if reuse:
+            return forward, [(du, s, "= (p - y) / B", "reuses p")]
+        return forward, [(du, s, f"= (σ({u}) - y) / B", f"recomputes σ({u})")]
     if loss == "mse":
         forward = [("ŷ", s, f"= {u}", "the head's output"),
                    (name, "()", "= Σ (ŷ - y)² / (B·k)", f"y {s}, k = {shape[1]}")]

@@ -15,24 +15,9 @@ import torch.nn.functional as F
 
 from redes.manual import layers as L
 from redes.manual import losses
+from redes.nn.activations import ACTIVATIONS
 
 KINK_GAP = 1e-3  # built-in inputs are redrawn this close to a kink (ReLU at 0, HardSigmoid at ±3, clamp edges)
-
-_ACTIVATIONS = (  # (class in redes.manual.layers [+ "(variant)"], its keywords, torch reference, kinks)
-    ("Sigmoid", {}, torch.sigmoid, ()),
-    ("Sigmoid(naive)", {"fast": False}, torch.sigmoid, ()),
-    ("Tanh", {}, torch.tanh, ()),
-    ("Tanh(naive)", {"fast": False}, torch.tanh, ()),
-    ("ReLU", {}, torch.relu, (0.0,)),
-    ("LeakyReLU", {}, F.leaky_relu, (0.0,)),  # both default to slope 0.01
-    ("HardSigmoid", {}, F.hardsigmoid, (-3.0, 3.0)),
-    ("ELU", {}, F.elu, (0.0,)),
-    ("SELU", {}, F.selu, (0.0,)),
-    ("SiLU", {}, F.silu, ()),
-    ("Softplus", {}, F.softplus, ()),
-    ("Identity", {}, lambda u: u, ()),
-)
-
 
 @dataclass
 class Case:
@@ -54,13 +39,15 @@ def layer_case(name: str, layer, x, reference=None) -> Case:
 
 
 def layer_cases(xp, shape: tuple[int, int], rng: np.random.Generator, wrap) -> list[Case]:
-    """Linear, every activation, BatchNorm and Dropout with a fixed mask, each with its torch reference."""
+    """Linear, every activation with a hand-written backward (both backwards where it has two), BatchNorm and
+    Dropout with a fixed mask, each with its torch reference."""
     n = shape[1]
     linear = L.Linear(xp, wrap(rng.standard_normal((n + 1, n))), wrap(rng.standard_normal(n + 1)))
     cases = [layer_case("Linear", linear, wrap(_draw(rng, shape)), lambda x, w, b: x @ w.T + b)]
-    for name, kwargs, reference, kinks in _ACTIVATIONS:
-        layer = getattr(L, name.split("(")[0])(xp, **kwargs)
-        cases.append(layer_case(name, layer, wrap(_draw(rng, shape, kinks)), reference))
+    for kind in (kind for kind in ACTIVATIONS.values() if kind.hand_written):
+        for reuse in (True, False) if kind.recompute else (True,):
+            name = kind.__name__ + ("" if reuse else "(recompute)")
+            cases.append(layer_case(name, kind(xp, reuse), wrap(_draw(rng, shape, kind.kinks)), kind.reference))
     norm = L.BatchNorm(xp, wrap(rng.uniform(0.5, 2.0, n)), wrap(rng.standard_normal(n)), wrap(np.zeros(n)),
                        wrap(np.ones(n)))
     # torch.batch_norm is F.batch_norm's kernel without its refusal of a batch of one in training mode
@@ -74,7 +61,7 @@ def layer_cases(xp, shape: tuple[int, int], rng: np.random.Generator, wrap) -> l
 
 
 def loss_cases(xp, shape: tuple[int, int], rng: np.random.Generator, wrap) -> list[Case]:
-    """BCE (clamped, on probabilities), SigmoidBCE fast and naive, SoftmaxCrossEntropy and MSE."""
+    """BCE (clamped, on probabilities), SigmoidBCE reusing and recomputing, SoftmaxCrossEntropy and MSE."""
     (b, n), bce = shape, losses.BCE(xp)
     bits = rng.integers(0, 2, b).astype(np.float64)
     bits_t = torch.from_numpy(bits).reshape(-1, 1)
@@ -85,8 +72,8 @@ def loss_cases(xp, shape: tuple[int, int], rng: np.random.Generator, wrap) -> li
         return -(bits_t * c.log() + (1 - bits_t) * (1 - c).log()).mean()
 
     cases = [_loss_case("BCE", bce, wrap(probabilities), wrap(bits), clamped_bce)]
-    for name, fast in (("SigmoidBCE", True), ("SigmoidBCE(naive)", False)):  # logits in [-4, 4]: no clamping
-        cases.append(_loss_case(name, losses.SigmoidBCE(xp, fast), wrap(_draw(rng, (b, 1))), wrap(bits),
+    for name, reuse in (("SigmoidBCE", True), ("SigmoidBCE(recompute)", False)):  # logits in [-4, 4]: no clamping
+        cases.append(_loss_case(name, losses.SigmoidBCE(xp, reuse), wrap(_draw(rng, (b, 1))), wrap(bits),
                                 lambda u: F.binary_cross_entropy_with_logits(u, bits_t)))
     classes, target = rng.integers(0, n, b), rng.standard_normal(shape)
     cases.append(_loss_case("SoftmaxCrossEntropy", losses.SoftmaxCrossEntropy(xp), wrap(_draw(rng, shape)),
