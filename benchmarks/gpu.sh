@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# The GPU figures of docs/benchmarks.md (section 5) in one command, on a machine with CUDA:
+# The GPU figures of docs/benchmarks.md (section 5, On a GPU) in one command, on a machine with CUDA:
 #
 #     bash benchmarks/gpu.sh [OUT_DIR]        # default gpu-results/; about 5 minutes on an H200
 #
 # In turn: the CUDA-graph tests, the notebook-001 epoch with the data on the GPU
 # (benchmarks/notebook001.py --device cuda), where a graphed step's time goes
-# (benchmarks/gpu_step_parts.py), train.compile against eager under the graphs (benchmarks/torch_compile.py),
-# `redes bench --json` (its CPU/GPU rows by batch size),
-# the CPU-against-GPU sweep (configs/experiments/cpu_gpu.yaml), then the whole test suite, where
-# train.device=auto now means CUDA. Each step's output goes to OUT_DIR/<step>.log (9 files in all) and
+# (benchmarks/investigations/gpu_step_parts.py), train.compile against eager under the graphs
+# (benchmarks/torch_compile.py), `redes bench --json` (its CPU/GPU rows by batch size), the
+# CPU-against-GPU sweep (configs/experiments/cpu_gpu.yaml), then the whole test suite, where
+# train.device=auto means CUDA. Each step's output goes to OUT_DIR/<step>.log (9 files in all) and
 # the end of it to the terminal; a failing step does not stop the next. PYTHON picks the interpreter
 # (default python3; the package's dependencies must be importable, redes itself is taken from src/);
 # SUITE_SECONDS limits the last step, the whole suite (default 240), and PYTEST_WORKERS spreads it over processes.
@@ -33,7 +33,7 @@ step() {  # step NAME SECONDS COMMAND...: run COMMAND with a time limit, its out
 cat "$out/machine.txt"
 step cuda_graph_tests 180 "$py" -m pytest -q -p no:cacheprovider tests/test_cuda_graph.py
 step notebook001_cuda 240 "$py" benchmarks/notebook001.py --device cuda
-TAIL=45 step step_parts 150 "$py" benchmarks/gpu_step_parts.py
+TAIL=45 step step_parts 150 "$py" benchmarks/investigations/gpu_step_parts.py
 step compile 150 "$py" benchmarks/torch_compile.py --device cuda --images 50000
 TAIL=3 step bench 240 "$py" -m redes bench --json
 sweep=$(mktemp -d)

@@ -1,13 +1,12 @@
-"""What a torch call costs right after an epoch of NumPy steps, against the same call again at once (section 3).
+"""What a torch call costs right after an epoch of NumPy steps, against the same call again at once.
 
 Trains redes' manual engine on NumPy (64-128-64-10, batch 32: what redes.MLPClassifier picks on digits) for
 one epoch of `--steps` steps, then times each of a few small torch calls of the kind a training loop makes at
 an epoch's end, and the same calls again straight after; the NumPy equivalents the same way; and, to tell time
 from the work's footprint, the torch calls after a busy-wait as long as the epoch. Medians of `--rounds`.
-On this 2-core VM the first torch call after the epoch took 6-18x its second; NumPy's, 2-4x.
 
-    .venv/bin/python benchmarks/cold_calls.py          # about 10 s
-    .venv/bin/python benchmarks/cold_calls.py --json
+    .venv/bin/python benchmarks/investigations/cold_calls.py          # about 10 s
+    .venv/bin/python benchmarks/investigations/cold_calls.py --json
 """
 
 from __future__ import annotations
@@ -18,11 +17,11 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # a fresh clone finds redes
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))  # a fresh clone finds redes
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from redes.bench import _engine, script_arguments  # noqa: E402
+from redes.bench.suite import _engine, script_arguments  # noqa: E402
 from redes.data.batches import batches  # noqa: E402
 
 LOSSES = [torch.tensor(float(i)) for i in range(43)]

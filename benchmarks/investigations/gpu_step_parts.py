@@ -5,7 +5,7 @@ with train.precision=tf32); one empty launch; cutting the epoch's index chunks. 
 runs, by GPU time (torch.profiler over one eager chunk, fp32 and tf32): whether the matrix products or the
 small kernels between them fill a step. Needs CUDA; part of benchmarks/gpu.sh.
 
-    .venv/bin/python benchmarks/gpu_step_parts.py
+    .venv/bin/python benchmarks/investigations/gpu_step_parts.py
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import time
 from pathlib import Path
 from typing import Callable
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # a fresh clone finds redes
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))  # a fresh clone finds redes
 
 import torch  # noqa: E402
-from redes.bench import NOTEBOOK001, _engine, _fit_epoch  # noqa: E402
+from redes.bench.suite import NOTEBOOK001, _engine, _fit_epoch  # noqa: E402
 from redes.data import Split  # noqa: E402
 from redes.data.batches import index_chunks  # noqa: E402
 
@@ -82,7 +82,7 @@ def graphed(split: Split, device: torch.device, steps_per_call: int = 0, **train
 
 def main() -> int:
     if not torch.cuda.is_available():
-        sys.exit("benchmarks/gpu_step_parts.py needs a CUDA GPU")
+        sys.exit("benchmarks/investigations/gpu_step_parts.py needs a CUDA GPU")
     device = torch.device("cuda")
     x, y = torch.randn(IMAGES, 3072, device=device), torch.randint(0, 10, (IMAGES,), device=device)
     engine, fit_epoch, captured = graphed(Split(x, y), device)

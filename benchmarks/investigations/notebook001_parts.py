@@ -1,4 +1,4 @@
-"""Where the notebook-001 step's time goes on the CPU beyond its matrix products (section 1).
+"""Where the notebook-001 step's time goes on the CPU beyond its matrix products.
 
 Notebook 001's MLP (3072-512-256-10, batch 128, SGD momentum), the same batches each round, timed in place
 per step: the module engine's parts (`optimizer.zero_grad`, forward + loss, `backward`, `optimizer.step`),
@@ -7,8 +7,8 @@ inside `optimizer.step` (torch.profiler over one round) against the same step re
 caches, and the bytes it streams (each parameter, gradient and momentum read; parameter and momentum
 written). Medians over `--repeats` interleaved rounds of microseconds per step.
 
-    .venv/bin/python benchmarks/notebook001_parts.py            # about 30 s on 2 idle cores
-    .venv/bin/python benchmarks/notebook001_parts.py --json
+    .venv/bin/python benchmarks/investigations/notebook001_parts.py            # about 30 s on 2 idle cores
+    .venv/bin/python benchmarks/investigations/notebook001_parts.py --json
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # a fresh clone finds redes
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))  # a fresh clone finds redes
 
 import torch  # noqa: E402
 from torch.profiler import profile  # noqa: E402
-from redes import baselines  # noqa: E402
-from redes.bench import NOTEBOOK001, _engine, script_arguments  # noqa: E402
+from redes.bench import baselines  # noqa: E402
+from redes.bench.suite import NOTEBOOK001, _engine, script_arguments  # noqa: E402
 from redes.devices import keep_freed_host_memory  # noqa: E402
 
 BATCH = 128

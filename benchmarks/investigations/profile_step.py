@@ -1,21 +1,22 @@
 """Where one training step's time goes: batching, engine.step, and the loop's bookkeeping, per engine.
 
-Builds the notebook-000 preset with `redes.pipeline.prepare` (what `redes.train` runs) and times,
+Builds the notebook-000 preset with `redes.runs.setup.prepare` (what `redes.train` runs) and times,
 per step, at each batch size:
-  - batch:   cutting the batch (`redes.data.batches.batches`: x[index], y[index]);
+  - batch:   cutting the batches (`redes.data.batches.batches`: one index_select per chunk of batches,
+             each batch a view of its chunk);
   - step:    `engine.step(x, y)` alone, on pre-cut batches;
-  - loop:    one epoch of `redes.training.fit` (batching + step + the loop's per-step bookkeeping:
-             totals.losses[i] = loss, totals.sizes[i] = len(x), correct += (predictions == y).sum());
+  - loop:    one epoch of `redes.loop.fit.fit` (batching + step + the loop's per-step bookkeeping:
+             `EpochTotals.add` keeps each step's loss, size and outputs, folded at the epoch's end);
   - notebook: a step of the notebook's loop (elige_batch + forward + backward + update) for reference;
-  - fused:   a reference step written here (not in redes) the way a fix could write the manual engine
-             on torch: addmm forward, torch.tanh/sigmoid, fused sigmoid/tanh backward, the weight update
-             fused into the gradient GEMM (W.addmm_(d.T, h, alpha=-lr)), no input gradient for layer 0.
+  - fused:   a reference step written out here in plain torch, a floor for the manual engine on torch:
+             addmm forward, torch.tanh/sigmoid, fused sigmoid/tanh backward, the weight update fused into
+             the gradient GEMM (W.addmm_(d.T, h, alpha=-lr)), no input gradient for layer 0.
 Prints microseconds per step (best of repeats); with --sections, the time of each layer's forward
 and backward, the loss and the optimizer inside the manual engine's step (both backends); with
 --cprofile, the top functions of a profiled epoch of `fit` for each engine. Both at the first batch size.
 
-    .venv/bin/python benchmarks/profile_step.py                  # batches 2, 32, 1000
-    .venv/bin/python benchmarks/profile_step.py --batches 2 --sections --cprofile
+    .venv/bin/python benchmarks/investigations/profile_step.py                  # batches 2, 32, 1000
+    .venv/bin/python benchmarks/investigations/profile_step.py --batches 2 --sections --cprofile
 """
 
 from __future__ import annotations
@@ -31,15 +32,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+BENCHMARKS = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(BENCHMARKS.parent / "src"))  # a fresh clone finds redes
+sys.path.insert(0, str(BENCHMARKS))  # and the notebook-000 baseline and preset
 
-from engines import preset  # noqa: E402
 import notebook000_baseline as nb  # noqa: E402
 from redes.data.batches import batches  # noqa: E402
-from redes.pipeline import prepare  # noqa: E402
-from redes.training import fit  # noqa: E402
+from redes.runs.setup import prepare  # noqa: E402
+from redes.loop.fit import fit  # noqa: E402
 
 TRAINERS = ("module", "autograd", "manual/torch", "manual/numpy")
 
@@ -55,7 +55,7 @@ def best_of(repeats: int, fn) -> float:
 
 def setup_for(trainer: str, batch: int):
     engine, _, backend = trainer.partition("/")
-    return prepare(preset(batch, 1, engine, backend or "torch"))
+    return prepare(nb.preset(batch, 1, engine, backend or "torch"))
 
 
 def time_trainer(trainer: str, batch: int, steps: int, repeats: int) -> dict:
