@@ -15,6 +15,7 @@ import torch
 from sklearn.datasets import load_digits
 
 import redes
+from redes import engines
 from redes.engines import graphed as cuda_graph
 from redes.loop.callbacks import Callback
 from redes.checkpoint import load_tree
@@ -22,7 +23,8 @@ from redes.config import load_config
 from redes.engines.graphed import GraphedEngine, uses_cuda_graph
 from redes.data import Split
 from redes.data.batches import batches, index_chunks
-from redes.engines import ModuleEngine, build_engine
+from redes.engines import build_engine
+from redes.engines.module import ModuleEngine
 from redes.errors import RedesError, TrainingInterrupted
 from redes.nn.models import build_model
 from redes.loop.fit import fit
@@ -98,7 +100,7 @@ def graphs_on_cpu(monkeypatch):
             raise RuntimeError("operation not permitted when stream is capturing")
         made.append(_GraphOnCpu(body))
         return made[-1], made[-1].outputs
-    monkeypatch.setattr(cuda_graph, "uses_cuda_graph", lambda setting, engine, device: setting and engine == "module")
+    monkeypatch.setattr(engines, "uses_cuda_graph", lambda setting, engine, device: setting and engine == "module")
     monkeypatch.setattr(torch.cuda, "Stream", lambda device: None)
     monkeypatch.setattr(GraphedEngine, "_on_stream", lambda self, run, *args: run(*args))
     monkeypatch.setattr(cuda_graph, "record", record)
@@ -188,7 +190,7 @@ def _digits_pair(**settings):
     x, y = load_digits(return_X_y=True)
     split = Split(torch.tensor(x / 16, dtype=torch.float32), torch.tensor(y))
     model = build_model(cfg.model, 64, 10, torch.Generator().manual_seed(0))
-    eager = ModuleEngine(copy.deepcopy(model), "cross_entropy", cfg.optimizer, cfg.regularization)
+    eager = ModuleEngine(copy.deepcopy(model), "cross_entropy", cfg.optimizer, cfg.regularization, cfg.train.fast)
     return build_engine(cfg.train, model, "cross_entropy", cfg.optimizer, cfg.regularization), eager, split
 
 
@@ -212,15 +214,23 @@ def test_the_graphed_engine_captures_each_chunk_shape_after_one_eager_run_and_ke
     assert graphed.last_replayed is min(graphed.graphs.values(), key=lambda c: len(c.index))  # the epoch's last
     for g, h in zip(graphed.gradients(), eager.gradients(), strict=True):
         assert torch.equal(g, h)
-    for group in graphed.optimizer.param_groups + eager.optimizer.param_groups:  # the old graphs go
-        group["lr"] /= 2
+    captured = dict(graphed.graphs)
+    graphed.lr, eager.lr = graphed.lr / 2, eager.lr / 2  # read from the device by the captured steps
+    _fit_both(graphed, eager, split, epochs=1)
+    assert graphed.graphs == captured and graphed.lr == eager.lr  # replayed at the new rate, not captured again
+    graphed.load_state_dict(graphed.state_dict())  # new state tensors: the graphs must go
+    assert graphed.graphs == {} and graphed.last_replayed is None and graphed.lr == eager.lr
+
+
+def test_a_rate_baked_into_the_graphs_captures_again(graphs_on_cpu):
+    """Without the fused kernel (train.fast=false), SGD reads its rate as a number: a new rate, new graphs."""
+    graphed, eager, split = _digits_pair(**{"optimizer.name": "sgd", "optimizer.momentum": 0.9, "train.fast": False})
+    _fit_both(graphed, eager, split, epochs=3)
+    graphed.lr, eager.lr = graphed.lr / 2, eager.lr / 2
     _fit_both(graphed, eager, split, epochs=1)
     assert graphed.graphs == {}  # this epoch ran each shape eagerly once at the new rate
     _fit_both(graphed, eager, split, epochs=1)
-    rates = tuple(group["lr"] for group in graphed.optimizer.param_groups)
-    assert [source[-1] for source, _, _ in graphed.graphs] == [rates, rates]
-    graphed.load_optimizer_state(graphed.optimizer_state())  # new state tensors: the graphs must go
-    assert graphed.graphs == {} and graphed.last_replayed is None
+    assert [source[-1] for source, _, _ in graphed.graphs] == [(graphed.lr,), (graphed.lr,)]
 
 
 def test_a_step_that_cannot_be_captured_warns_once_and_trains_on_eagerly(graphs_on_cpu):

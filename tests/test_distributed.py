@@ -53,11 +53,11 @@ def test_torchrun_needs_the_module_engine(tmp_path):
 
 
 def test_torchrun_refuses_to_be_asked_for_a_cuda_graph():
-    from redes.engines.sharded import check_engine
+    from redes.engines.sharded import check_sharded
     from redes.errors import RedesError
 
-    check_engine("module", "fp32", "auto")
+    check_sharded("module", "fp32", "auto")
     with pytest.raises(RedesError, match="torchrun trains without a CUDA graph.*train.cuda_graph=auto or false"):
-        check_engine("module", "fp32", True)
+        check_sharded("module", "fp32", True)
     with pytest.raises(RedesError, match="torchrun trains without train.compile"):
-        check_engine("module", "fp32", "auto", compiled=True)
+        check_sharded("module", "fp32", "auto", compiled=True)

@@ -95,7 +95,8 @@ def test_the_manual_engine_never_touches_autograd():
 
 
 def test_the_autograd_engine_zeroes_gradients_before_each_backward(monkeypatch):
-    from redes.engines import AutogradEngine, ModuleEngine
+    from redes.engines.autograd import AutogradEngine
+    from redes.engines.module import ModuleEngine
 
     cfg = load_config(overrides=["data.max_samples=100", "model.hidden=[8]", "optimizer.name=sgd"])
     assert check_engines(cfg, steps=4).passed
@@ -209,3 +210,30 @@ def test_the_numpy_namespace_shortcuts_give_numpys_own_results():
         got, want = getattr(xp, name)(*args, **kwargs), getattr(np, name)(*args, **kwargs)
         assert np.array_equal(got, want) and np.asarray(got).dtype == np.asarray(want).dtype, (name, args, kwargs)
     assert xp.exp is np.exp and xp.float32 is np.float32
+
+
+@pytest.mark.parametrize("engine, backend", [("module", "torch"), ("autograd", "torch"), ("manual", "torch"),
+                                             ("manual", "numpy")])
+def test_every_engine_is_an_engine_whose_rate_is_read_and_set(engine, backend):
+    from redes.engines import Engine
+
+    cfg = load_config(overrides=["optimizer.name=sgd", "optimizer.lr=0.05", "model.hidden=[8]",
+                                 "data.max_samples=100", f"train.engine={engine}", f"train.backend={backend}"])
+    setup = prepare(cfg)
+    assert isinstance(setup.engine, Engine) and setup.engine.lr == 0.05
+    setup.engine.lr = 0.0
+    before = [p.detach().clone() for p in setup.model.parameters()]
+    run_steps(setup, 3)
+    assert setup.engine.lr == 0.0
+    assert all(torch.equal(p, q) for p, q in zip(setup.model.parameters(), before))  # a rate of 0 moves nothing
+    setup.engine.lr = 0.05
+    run_steps(setup, 1)
+    assert not all(torch.equal(p, q) for p, q in zip(setup.model.parameters(), before))
+
+
+def test_settings_that_do_not_fit_the_device_fail_before_the_data_is_read(tmp_path):
+    missing = tmp_path / "missing.csv"
+    for setting, message in (("train.precision=tf32", "train.precision=tf32 needs a CUDA device"),
+                             ("train.cuda_graph=true", "train.cuda_graph=true needs train.engine=module on a CUDA")):
+        with pytest.raises(RedesError, match=message):  # not the missing file
+            prepare(load_config(overrides=["data.name=file", f"data.path={missing}", "train.device=cpu", setting]))

@@ -11,7 +11,7 @@ __all__ = ["Config", "MLPClassifier", "MLPRegressor", "RedesError", "Run", "buil
 
 _LAZY = {
     "Config": "redes.config", "load_config": "redes.config", "load_data": "redes.data",
-    "build_model": "redes.nn.models", "fit": "redes.loop.fit", "evaluate": "redes.loop.fit",
+    "build_model": "redes.nn.models", "fit": "redes.loop.fit", "evaluate": "redes.loop.evaluate",
     "Run": "redes.runs.run", "load_run": "redes.runs.run", "train": "redes.runs.train", "resume": "redes.runs.train",
     "preflight": "redes.nn.preflight", "MLPClassifier": "redes.estimators.mlp", "MLPRegressor": "redes.estimators.mlp",
 }

@@ -13,8 +13,11 @@ import torch
 from redes.errors import RedesError
 
 
-def resolve_device(name: str) -> torch.device:
-    """The torch.device for `train.device`; asking for an accelerator that is absent is an error."""
+def resolve_device(name: str, backend: str = "torch") -> torch.device:
+    """The torch.device for `train.device`; asking for an accelerator that is absent is an error. NumPy
+    (`train.backend=numpy`) computes on the CPU, so there `auto` is the CPU."""
+    if name == "auto" and backend == "numpy":
+        return torch.device("cpu")
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")

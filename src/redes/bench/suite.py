@@ -20,7 +20,8 @@ from redes.bench import baselines
 from redes.config import load_config
 from redes.data import Split
 from redes.devices import peak_memory
-from redes.engines import build_engine, build_optimizer
+from redes.engines import build_engine
+from redes.engines.module import build_optimizer
 from redes.nn.losses import loss_function
 from redes.nn.models import build_model
 from redes.loop.fit import fit

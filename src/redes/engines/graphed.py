@@ -11,11 +11,13 @@ from __future__ import annotations
 import functools
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Iterator, Optional, Union
 
 import torch
 
-from redes.engines import ModuleEngine, StepResult
+from redes.data.batches import index_chunks
+from redes.engines.base import StepResult
+from redes.engines.module import ModuleEngine
 from redes.errors import RedesError
 from redes.nn.losses import predictions
 
@@ -52,8 +54,10 @@ class GraphedEngine(ModuleEngine):
     shape: the optimizer makes its state, cuBLAS its workspace); then the chunk's steps, each gathering
     its batch by index, are captured as one graph, and every later chunk of that shape copies its indices
     in and replays: one copy, one replay and one copy of the statistics out per `steps_per_call` steps.
-    An epoch's last chunk (fewer batches, a partial one) gets a graph of its own. A change of learning rate
-    or of data captures again.
+    An epoch's last chunk (fewer batches, a partial one) gets a graph of its own. Where the optimizer's
+    kernel reads its learning rate from the device (fused, or Adam's capturable loop), the rate is a device
+    tensor that `lr` sets in place, so a schedule needs no new capture; otherwise, as for new data, a new rate
+    captures again.
     """
 
     WARMUP = 3
@@ -72,7 +76,25 @@ class GraphedEngine(ModuleEngine):
         self.failed = False
 
     def _build_optimizer(self, cfg):
-        return _capturable(super()._build_optimizer(cfg))
+        optimizer = _capturable(super()._build_optimizer(cfg))
+        device = next(self.model.parameters()).device
+        dtype = torch.float32 if device.type == "cuda" else torch.float64  # as the fused kernels read it there
+        for group in optimizer.param_groups:
+            if group.get("fused") or (group.get("capturable") and cfg.name != "sgd"):  # they read a tensor rate
+                group["lr"] = torch.tensor(float(group["lr"]), dtype=dtype, device=device)
+        return optimizer
+
+    def epoch(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, sampler: str, generator: torch.Generator,
+              skip: int = 0) -> Iterator[list[tuple[StepResult, torch.Tensor]]]:
+        """The epoch in chunks of `steps_per_call` steps, each chunk one call of `steps`; a chunk's targets are
+        its batches' indices, of which the loop reads only the length (the engine counted correct predictions)."""
+        for index in index_chunks(len(x), batch_size, sampler, generator, x.device, self.steps_per_call, skip):
+            yield list(zip(self.steps(x, y, index, batch_size), index.split(batch_size)))
+
+    def state_dict(self) -> dict:
+        """The optimizer's state with its rates as numbers, as any other engine's checkpoint holds them."""
+        state = super().state_dict()
+        return {**state, "param_groups": [{**group, "lr": float(group["lr"])} for group in state["param_groups"]]}
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> StepResult:
         """One eager step (the chunks' steps call it too, when running or being captured)."""
@@ -82,7 +104,8 @@ class GraphedEngine(ModuleEngine):
     def steps(self, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor, batch_size: int) -> list[StepResult]:
         """A step on each `batch_size` rows of `index` in turn (rows of the resident x and y): what the training
         loop hands over, `steps_per_call` batches at a time. Replayed where a graph of this chunk is captured."""
-        rates = tuple(group["lr"] for group in self.optimizer.param_groups)
+        rates = tuple(None if isinstance(group["lr"], torch.Tensor) else group["lr"]  # a number is baked in
+                      for group in self.optimizer.param_groups)
         source = (x.data_ptr(), y.data_ptr(), tuple(x.shape), tuple(y.shape), rates)  # what a graph bakes in
         key = (source, len(index), batch_size)
         captured = self.graphs.get(key)
@@ -172,9 +195,14 @@ class GraphedEngine(ModuleEngine):
             return super().gradients()
         return list(self.last_replayed.grads)
 
-    def load_optimizer_state(self, state: dict) -> None:
-        super().load_optimizer_state(state)  # a CPU run's checkpoint says capturable=False
+    def load_state_dict(self, state: dict) -> None:
+        rates = [group["lr"] for group in self.optimizer.param_groups]
+        super().load_state_dict(state)  # a CPU run's checkpoint says capturable=False
         _capturable(self.optimizer)
+        for group, rate in zip(self.optimizer.param_groups, rates):
+            if isinstance(rate, torch.Tensor):  # the checkpoint's number, into the tensor the steps read
+                rate.fill_(float(group["lr"]))
+                group["lr"] = rate
         self.graphs, self.last_replayed = {}, None  # the graphs read the replaced state tensors: capture again
 
 

@@ -16,7 +16,8 @@ import torch.distributed as dist
 from torch import nn
 
 from redes.config import OptimizerConfig, RegularizationConfig
-from redes.engines import ModuleEngine, StepResult
+from redes.engines.base import StepResult
+from redes.engines.module import ModuleEngine
 from redes.errors import RedesError
 from redes.nn.losses import predictions
 
@@ -87,7 +88,7 @@ class ShardedEngine(ModuleEngine):
         return StepResult(totals[0] / n, penalty, None, totals[1])
 
 
-def check_engine(engine: str, precision: str = "fp32", cuda_graph: Union[str, bool] = "auto",
+def check_sharded(engine: str, precision: str = "fp32", cuda_graph: Union[str, bool] = "auto",
                  compiled: bool = False) -> None:
     if cuda_graph is True:
         raise RedesError("torchrun trains without a CUDA graph (its gradient all-reduce is not captured); "

@@ -146,7 +146,7 @@ class _BaseMLP(BaseEstimator):
         key = (engine_name, backend, self.solver)
         engine = self._engine(batch_size, engine_name, backend)
         if incremental and self._optimizer_state is not None and self._optimizer_state[0] == key:
-            engine.load_optimizer_state(self._optimizer_state[1])
+            engine.load_state_dict(self._optimizer_state[1])
         x_val = None if X_val is None else self._tensor(X_val)
         score = None if X_val is None else (lambda: self._score_outputs(self._forward(x_val), y_val))
         stopper = None if incremental else _Stopper(self.tol, self.n_iter_no_change, score, self._sklearn_scale)
@@ -154,7 +154,7 @@ class _BaseMLP(BaseEstimator):
         state = fit_loop(engine, train, None, self._loss, epochs=1 if incremental else self.max_iter,
                          batch_size=batch_size, sampler="shuffle" if self.shuffle else "contiguous",
                          generator=generator, callbacks=callbacks)
-        self._rng_state, self._optimizer_state = generator.get_state(), (key, engine.optimizer_state())
+        self._rng_state, self._optimizer_state = generator.get_state(), (key, engine.state_dict())
         self.model_.eval()
         self._record(state, stopper)
 
@@ -210,7 +210,7 @@ class _BaseMLP(BaseEstimator):
                           "optimization hasn't converged yet.", ConvergenceWarning, stacklevel=5)
 
     def _device(self) -> torch.device:
-        return resolve_device("cpu" if self.backend == "numpy" and self.device == "auto" else self.device)
+        return resolve_device(self.device, self.backend)
 
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
         """Inputs (and mse targets) in the model's dtype, class indices as int64, on the model's device."""

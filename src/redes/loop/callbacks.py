@@ -11,7 +11,7 @@ from typing import IO, TYPE_CHECKING, Optional
 import torch
 
 if TYPE_CHECKING:
-    from redes.loop.fit import FitState
+    from redes.loop.state import FitState
 
 
 class Callback:
@@ -161,5 +161,5 @@ class Checkpoint(Callback):
         from redes.checkpoint import save_tree
 
         engine = state.engine
-        save_tree(self.path, {"model": engine.model.state_dict(), "optimizer": engine.optimizer_state(),
+        save_tree(self.path, {"model": engine.model.state_dict(), "optimizer": engine.state_dict(),
                               "loop": state.snapshot(), "config": self.config}, kind="checkpoint")

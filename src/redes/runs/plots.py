@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from redes.loop.metrics import confusion_matrix as confusion_counts
-from redes.loop.fit import Evaluation
+from redes.loop.evaluate import Evaluation
 
 
 def _figure(width: float, height: float):

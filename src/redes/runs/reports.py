@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Optional
 
 from redes.loop.metrics import classification_report, confusion_matrix, format_confusion
-from redes.loop.fit import Evaluation
+from redes.loop.evaluate import Evaluation
 
 
 def evaluation_report(split: str, evaluation: Evaluation, classes: Optional[list[str]]) -> str:

@@ -21,7 +21,7 @@ from redes.errors import RedesError
 from redes.nn.losses import predictions, probabilities
 from redes.nn.models import build_model, count_parameters
 from redes.runs.reports import evaluation_report
-from redes.loop.fit import Evaluation, evaluate
+from redes.loop.evaluate import Evaluation, evaluate
 
 MODEL_FILE = "model.safetensors"
 

@@ -12,12 +12,13 @@ from redes.loop.callbacks import Callback
 from redes.config import Config
 from redes.data import Splits, load_data
 from redes.devices import resolve_device
-from redes.engines.sharded import ShardedEngine, World, check_engine, join, world_from_environment
-from redes.engines import build_engine
+from redes.engines import Engine, build_engine, check_options
+from redes.engines.sharded import World, join, world_from_environment
 from redes.nn.losses import output_width, resolve_loss
 from redes.nn.models import build_model
 from redes.nn.preflight import preflight
-from redes.loop.fit import FitState, fit
+from redes.loop.fit import fit
+from redes.loop.state import FitState
 
 
 @dataclass
@@ -30,7 +31,7 @@ class Setup:
     splits: Splits
     loss: str
     model: nn.Sequential
-    engine: object
+    engine: Engine
     world: Optional[World] = None  # set under torchrun
 
     def fit(self, callbacks: Sequence[Callback] = (), resume: Optional[dict] = None) -> FitState:
@@ -44,11 +45,11 @@ class Setup:
 def prepare(cfg: Config) -> Setup:
     """Load the data, build the model from the seed, and the engine `train.engine` names, on one device."""
     world = world_from_environment()
-    device = resolve_device("cpu" if cfg.train.backend == "numpy" and cfg.train.device == "auto"
-                            else cfg.train.device)
+    device = resolve_device(cfg.train.device, cfg.train.backend)
+    if world is not None and device.type == "cuda":
+        device = torch.device("cuda", world.local_rank)
+    check_options(cfg.train, device, world)  # before any data is read
     if world is not None:
-        check_engine(cfg.train.engine, cfg.train.precision, cfg.train.cuda_graph, cfg.train.compile)
-        device = torch.device("cuda", world.local_rank) if device.type == "cuda" else device
         join(world, device)
     dtype = getattr(torch, cfg.train.dtype)
     generator = torch.Generator().manual_seed(cfg.train.seed)
@@ -58,8 +59,7 @@ def prepare(cfg: Config) -> Setup:
     model = build_model(cfg.model, splits.n_features, output_width(loss, n_classes, splits.n_targets),
                         generator).to(device, dtype)
     preflight(model, loss, splits.train.x, splits.train.y)
-    engine = build_engine(cfg.train, model, loss, cfg.optimizer, cfg.regularization) if world is None else \
-        ShardedEngine(model, loss, cfg.optimizer, cfg.regularization, world, cfg.train.fast)
+    engine = build_engine(cfg.train, model, loss, cfg.optimizer, cfg.regularization, world)
     return Setup(cfg, device, generator, splits, loss, model, engine, world)
 
 

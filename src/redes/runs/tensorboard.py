@@ -13,7 +13,7 @@ from redes.loop.callbacks import Callback
 from redes.errors import RedesError
 
 if TYPE_CHECKING:
-    from redes.loop.fit import FitState
+    from redes.loop.state import FitState
 
 # the scalar tag of each key of an epoch's logs
 TAGS = {"train_loss": "loss/train", "val_loss": "loss/val", "train_penalty": "penalty/train",

@@ -114,7 +114,7 @@ def _restore(setup: Setup, state: dict, path: Path) -> None:
     """Put a checkpoint's weights and optimizer state into a freshly prepared setup."""
     try:
         load_state(setup.model, state["model"], path)
-        setup.engine.load_optimizer_state(state["optimizer"])
+        setup.engine.load_state_dict(state["optimizer"])
         _check_loop(state["loop"])
     except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
         raise RedesError(f"{path}: checkpoint does not fit this run's model and optimizer ({exc})") from None

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from redes.config import Config
-from redes.data.batches import batches
 from redes.errors import RedesError
 from redes.runs.setup import Setup, prepare, with_engine
 from redes.loop.fit import global_rng_seeded_from
@@ -54,16 +53,17 @@ class EngineComparison:
 
 
 def run_steps(setup: Setup, steps: int) -> list[float]:
-    """Train `steps` mini-batches (across epochs if needed) and return the loss of each."""
-    t, train, losses = setup.config.train, setup.splits.train, []
+    """Train `steps` mini-batches as the loop takes them (across epochs if needed); the loss of each."""
+    t, engine, losses = setup.config.train, setup.engine, []
+    x, y = engine.arrays(setup.splits.train)
     setup.model.train()
-    with global_rng_seeded_from(setup.generator, setup.device), setup.engine.running():
+    with global_rng_seeded_from(setup.generator, setup.device), engine.running():
         while len(losses) < steps:
-            for x, y in batches(train.x, train.y, t.batch_size, t.sampler, setup.generator):
-                losses.append(float(setup.engine.step(x, y).loss))
-                if len(losses) == steps:
+            for taken in engine.epoch(x, y, t.batch_size, t.sampler, setup.generator):
+                losses += [float(result.loss) for result, _ in taken]
+                if len(losses) >= steps:
                     break
-    return losses
+    return losses[:steps]
 
 
 def check_engines(cfg: Config, steps: int = 20, dtype: str = "float64",

@@ -1,0 +1,89 @@
+"""`Engine`: all the training loop and the callbacks know of an engine, and `StepResult`, what a step leaves."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Iterator, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from redes.arrays import Array
+from redes.data import Split
+from redes.data.batches import batches
+
+
+@dataclass
+class StepResult:
+    """What one step leaves behind, in the engine's arrays (`backend`), with no host sync: torch tensors still on
+    the device, or NumPy arrays (the manual engine on NumPy; the loss a 0-d array)."""
+
+    loss: Array
+    penalty: Optional[Array]
+    outputs: Optional[Array]
+    correct: Optional[Array] = None  # set by engines that count correct predictions themselves
+
+
+class Engine(ABC):
+    """One way of computing a training step over `model`, whose weights it trains in place.
+
+    The loop asks it for the arrays it computes on (`arrays`), for an epoch of steps (`epoch`), and holds
+    `running()` while it steps; a schedule reads and sets `lr`; a checkpoint saves `state_dict()` (the
+    optimizer's state: the weights are the model's own state_dict).
+    """
+
+    model: nn.Module
+    backend: str = "torch"  # the arrays its steps take and return: torch or numpy
+    fast: bool = True  # train.fast: the host memory a step frees is kept for the next
+
+    @abstractmethod
+    def step(self, x: Array, y: Array) -> StepResult:
+        """Forward, loss, backward and update on one batch."""
+
+    def epoch(self, x: Array, y: Array, batch_size: int, sampler: str, generator: torch.Generator,
+              skip: int = 0) -> Iterator[list[tuple[StepResult, Array]]]:
+        """One epoch's steps after its first `skip`, as lists of (result, the batch's targets) taken at once
+        (one step a list here; an engine that runs several steps a call yields them together)."""
+        for xb, yb in itertools.islice(batches(x, y, batch_size, sampler, generator), skip, None):
+            yield [(self.step(xb, yb), yb)]
+
+    def arrays(self, split: Split) -> tuple[Array, Array]:
+        """The split's inputs and targets as the arrays the steps take."""
+        return split.x, split.y
+
+    @property
+    @abstractmethod
+    def lr(self) -> float:
+        """The learning rate of the next step."""
+
+    @lr.setter
+    @abstractmethod
+    def lr(self, value: float) -> None: ...
+
+    @abstractmethod
+    def state_dict(self) -> dict:
+        """The optimizer's state (momentum buffers, Adam moments, step counts) as nested torch tensors."""
+
+    @abstractmethod
+    def load_state_dict(self, state: dict) -> None: ...
+
+    @abstractmethod
+    def gradients(self) -> list:
+        """The gradients the last step used, in `model.parameters()` order."""
+
+    def running(self) -> contextlib.AbstractContextManager:
+        """The context the training loop holds while it steps (nothing to set up here)."""
+        return contextlib.nullcontext()
+
+
+def map_arrays(state, convert):
+    """`state` with every array (tensor or ndarray) in its nested dicts and lists passed through `convert`."""
+    if isinstance(state, dict):
+        return {k: map_arrays(v, convert) for k, v in state.items()}
+    if isinstance(state, list):
+        return [map_arrays(v, convert) for v in state]
+    return convert(state) if isinstance(state, (torch.Tensor, np.ndarray)) else state
