@@ -24,6 +24,7 @@ from redes.errors import RedesError
 
 N_TRAIN, N_TEST = 20, 10
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+RNG = np.random.default_rng(0)  # every reader takes one; CIFAR-10 ships its own split and draws nothing
 
 
 def _write_binary(folder: Path, batches: list[tuple[np.ndarray, np.ndarray]]) -> None:
@@ -107,11 +108,12 @@ def test_every_form_loads_what_was_written(fake, form, monkeypatch):
     path = getattr(fake, form)
     if form.endswith("tar"):
         _trust(monkeypatch, "binary" if form.startswith("bin") else "python", path)
-    _assert_same(load_cifar10(DataConfig(name="cifar10", path=str(path), download=False)), fake)
+    _assert_same(load_cifar10(DataConfig(name="cifar10", path=str(path), download=False), RNG), fake)
 
 
 def test_path_may_be_the_parent_of_the_batches_folder(fake):
-    _assert_same(load_cifar10(DataConfig(name="cifar10", path=str(fake.py_dir.parent), download=False)), fake)
+    cfg = DataConfig(name="cifar10", path=str(fake.py_dir.parent), download=False)
+    _assert_same(load_cifar10(cfg, RNG), fake)
 
 
 def test_pixel_bytes_land_in_the_channel_major_row(tmp_path):
@@ -126,7 +128,7 @@ def test_pixel_bytes_land_in_the_channel_major_row(tmp_path):
         (folder / f"data_batch_{i}.bin").write_bytes(other + (record if i == 2 else other))
     (folder / "test_batch.bin").write_bytes(record)
     (folder / "batches.meta.txt").write_text("\n".join(CLASSES))
-    raw = load_cifar10(DataConfig(name="cifar10", path=str(folder)))
+    raw = load_cifar10(DataConfig(name="cifar10", path=str(folder)), RNG)
     row = raw.x[3]  # second record of the second batch
     assert raw.y[3] == 7 and raw.y_test[0] == 7 and (raw.y[[0, 1, 2, 4]] == 0).all()
     assert (row[:1024] == 1).all() and (row[2048:] == 3).all()
@@ -143,23 +145,23 @@ def test_root_then_dot_data_are_searched_in_order(fake, tmp_path, monkeypatch):
     assert locations[4:] == [tmp_path / "data" / p.name for p in locations[:4]]
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "cifar-10-batches-py").symlink_to(fake.py_dir)
-    _assert_same(load_cifar10(cfg), fake)
+    _assert_same(load_cifar10(cfg, RNG), fake)
     monkeypatch.setenv("REDES_DATA", str(fake.base))
     _trust(monkeypatch, "binary", fake.bin_tar)
     assert cifar10_locations(DataConfig(name="cifar10"))[0] == fake.base / "cifar-10-batches-bin"
-    _assert_same(load_cifar10(DataConfig(name="cifar10", download=False)), fake)
+    _assert_same(load_cifar10(DataConfig(name="cifar10", download=False), RNG), fake)
 
 
 def test_an_archive_that_is_not_the_official_one_is_refused(fake):
     with pytest.raises(RedesError, match="md5") as err:
-        load_cifar10(DataConfig(name="cifar10", path=str(fake.bin_tar)))
+        load_cifar10(DataConfig(name="cifar10", path=str(fake.bin_tar)), RNG)
     assert str(fake.bin_tar) in str(err.value) and ARCHIVES["binary"].md5 in str(err.value)
 
 
 def test_download_lands_the_archive_in_root_and_loads_it(fake, tmp_path, monkeypatch):
     _trust(monkeypatch, "binary", fake.bin_tar, url=fake.bin_tar.as_uri())
     root = tmp_path / "root"
-    _assert_same(load_cifar10(DataConfig(name="cifar10", root=str(root))), fake)
+    _assert_same(load_cifar10(DataConfig(name="cifar10", root=str(root)), RNG), fake)
     assert sorted(p.name for p in root.iterdir()) == ["cifar-10-binary.tar.gz"]
     assert _md5(root / "cifar-10-binary.tar.gz") == _md5(fake.bin_tar)
 
@@ -168,7 +170,7 @@ def test_a_wrong_download_leaves_nothing_behind(fake, tmp_path, monkeypatch):
     monkeypatch.setitem(ARCHIVES, "binary", dataclasses.replace(ARCHIVES["binary"], url=fake.bin_tar.as_uri()))
     root = tmp_path / "root"
     with pytest.raises(RedesError, match="md5"):
-        load_cifar10(DataConfig(name="cifar10", root=str(root)))
+        load_cifar10(DataConfig(name="cifar10", root=str(root)), RNG)
     assert list(root.iterdir()) == []
 
 
@@ -177,7 +179,7 @@ def test_offline_download_says_where_to_put_the_archive(tmp_path, monkeypatch):
     monkeypatch.setitem(ARCHIVES, "binary", dataclasses.replace(ARCHIVES["binary"], url=url))
     root = tmp_path / "root"
     with pytest.raises(RedesError, match="could not download") as err:
-        load_cifar10(DataConfig(name="cifar10", root=str(root)))
+        load_cifar10(DataConfig(name="cifar10", root=str(root)), RNG)
     assert url in str(err.value) and f"in {root}" in str(err.value) and "cifar-10-binary.tar.gz" in str(err.value)
     assert list(root.iterdir()) == []
 
@@ -185,10 +187,10 @@ def test_offline_download_says_where_to_put_the_archive(tmp_path, monkeypatch):
 def test_not_found_without_download_lists_the_places_looked_at(tmp_path):
     cfg = DataConfig(name="cifar10", root=str(tmp_path / "root"), download=False)
     with pytest.raises(RedesError, match="not found") as err:
-        load_cifar10(cfg)
+        load_cifar10(cfg, RNG)
     assert all(str(path) in str(err.value) for path in cifar10_locations(cfg))
     with pytest.raises(RedesError, match="no such file"):
-        load_cifar10(DataConfig(name="cifar10", path=str(tmp_path / "nowhere")))
+        load_cifar10(DataConfig(name="cifar10", path=str(tmp_path / "nowhere")), RNG)
 
 
 class _Evil:
@@ -214,7 +216,7 @@ def test_the_unpickler_refuses_anything_but_numpy_arrays(fake, tmp_path, how, re
     with open(folder / "data_batch_1", "wb") as f:
         pickle.dump({b"data": _Evil(how, marker), b"labels": []}, f, protocol=2, fix_imports=False)
     with pytest.raises(RedesError, match=f"data_batch_1: refused to unpickle the global {refused}"):
-        load_cifar10(DataConfig(name="cifar10", path=str(folder)))
+        load_cifar10(DataConfig(name="cifar10", path=str(folder)), RNG)
     assert not marker.exists()
 
 
@@ -223,7 +225,7 @@ def test_only_the_latin1_codec_of_protocol_2_pickles_is_admitted(fake, tmp_path)
     _write_python(folder, [(fake.x_test, fake.y_test)] * 6)
     (folder / "batches.meta").write_bytes(pickle.dumps({b"label_names": _Rot13()}, protocol=2))
     with pytest.raises(RedesError, match="batches.meta: not a readable CIFAR-10 python batch .*'rot13'"):
-        load_cifar10(DataConfig(name="cifar10", path=str(folder)))
+        load_cifar10(DataConfig(name="cifar10", path=str(folder)), RNG)
 
 
 class _Rot13:
@@ -254,7 +256,7 @@ def test_pickles_written_by_python_2_and_numpy_1_are_admitted(fake, tmp_path):
         old = buffer.getvalue().replace(b"numpy._core.multiarray\n", b"numpy.core.multiarray\n")
         assert b"_codecs" not in old and (name != "test_batch" or b"numpy.core.multiarray\n_reconstruct" in old)
         (folder / name).write_bytes(old)
-    raw = load_cifar10(DataConfig(name="cifar10", path=str(folder)))
+    raw = load_cifar10(DataConfig(name="cifar10", path=str(folder)), RNG)
     np.testing.assert_array_equal(raw.x_test, fake.x_test)
     assert raw.classes == CLASSES
 
@@ -265,7 +267,7 @@ def test_a_python_batch_of_the_wrong_shape_is_refused(fake, tmp_path):
     with open(folder / "data_batch_3", "wb") as f:
         pickle.dump({b"data": fake.x_test, b"labels": [0]}, f, protocol=2)
     with pytest.raises(RedesError, match="data_batch_3: expected a dict with b'data'"):
-        load_cifar10(DataConfig(name="cifar10", path=str(folder)))
+        load_cifar10(DataConfig(name="cifar10", path=str(folder)), RNG)
 
 
 def test_damaged_files_are_named(fake, tmp_path, monkeypatch):
@@ -273,20 +275,20 @@ def test_damaged_files_are_named(fake, tmp_path, monkeypatch):
     _write_binary(folder, [(fake.x_test, fake.y_test)] * 6)
     (folder / "data_batch_4.bin").write_bytes((folder / "data_batch_4.bin").read_bytes()[:-100])
     with pytest.raises(RedesError, match="data_batch_4.bin: .* not a whole number of 3073-byte records"):
-        load_cifar10(DataConfig(name="cifar10", path=str(folder)))
+        load_cifar10(DataConfig(name="cifar10", path=str(folder)), RNG)
     (folder / "data_batch_4.bin").write_bytes(bytes([10]) + bytes(3072))
     with pytest.raises(RedesError, match=r"data_batch_4.bin: labels must be in 0..9, found 10..10"):
-        load_cifar10(DataConfig(name="cifar10", path=str(folder)))
+        load_cifar10(DataConfig(name="cifar10", path=str(folder)), RNG)
     (folder / "test_batch.bin").unlink()
     with pytest.raises(RedesError, match="test_batch.bin: cannot read"):
-        load_cifar10(DataConfig(name="cifar10", path=str(folder)))
+        load_cifar10(DataConfig(name="cifar10", path=str(folder)), RNG)
     truncated = tmp_path / "cifar-10-python.tar.gz"
     truncated.write_bytes(fake.py_tar.read_bytes()[:5000])
     with pytest.raises(RedesError, match=f"{truncated}: not a readable .tar.gz"):
-        load_cifar10(DataConfig(name="cifar10", path=str(truncated)))
+        load_cifar10(DataConfig(name="cifar10", path=str(truncated)), RNG)
     incomplete = tmp_path / "incomplete"
     (folder / "data_batch_4.bin").unlink()
     _tar(folder, incomplete)
     _trust(monkeypatch, "binary", incomplete)
     with pytest.raises(RedesError, match=f"{incomplete}: missing data_batch_4.bin, test_batch.bin"):
-        load_cifar10(DataConfig(name="cifar10", path=str(incomplete)))
+        load_cifar10(DataConfig(name="cifar10", path=str(incomplete)), RNG)

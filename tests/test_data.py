@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import math
+import subprocess
+import sys
 from collections import Counter
+from typing import get_args
 
 import numpy as np
 import pytest
 import torch
 from sklearn.datasets import load_digits
 
-from redes.config import DataConfig
+from redes.config import DataConfig, describe_keys, load_config
 from redes.data import SPLIT_NAMES, Scaler, Splits, load_data
+from redes.data.sources import IMAGE_SHAPES, SOURCES
 from redes.data.batches import batches, epoch_order, steps_per_epoch
 from redes.data.synthetic import load_bernoulli, load_linear
 from redes.errors import RedesError
@@ -199,6 +205,57 @@ def test_noiseless_line_is_exact():
     splits = load_data(DataConfig(name="linear", noise=0.0, intercept=-1.0, slope=3.0), seed=2)
     for split in _splits(splits):
         np.testing.assert_allclose(split.y.numpy(), -1.0 + 3.0 * split.x.numpy(), atol=1e-6)
+
+
+# --- the source table ----------------------------------------------------------------------------------------
+
+
+def _function(target: str):
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+@pytest.mark.parametrize("name", list(SOURCES))
+def test_every_reader_takes_the_config_and_a_generator(name):
+    source = SOURCES[name]
+    assert source.name == name and source.help and "\n" not in source.help
+    assert list(inspect.signature(_function(source.reader)).parameters) == ["cfg", "rng"]
+    if source.locations:
+        assert list(inspect.signature(_function(source.locations)).parameters) == ["cfg"]
+
+
+def test_config_choices_datasets_listing_and_the_table_agree(cli):
+    assert get_args(DataConfig.model_fields["name"].annotation) == tuple(SOURCES)
+    assert f"[one of {', '.join(SOURCES)}]" in describe_keys()
+    lines = cli("datasets").out.splitlines()
+    width = max(map(len, SOURCES))
+    assert lines[:len(SOURCES)] == [f"{name:<{width}}  {source.help}" for name, source in SOURCES.items()]
+    for name, source in SOURCES.items():
+        if source.locations:
+            header = lines.index(f"{name} is looked for in ({source.locations_note}):")
+            paths = [str(path) for path in source.where(DataConfig(name=name))]
+            assert [line.split()[-1] for line in lines[header + 1:header + 1 + len(paths)]] == paths
+
+
+def test_an_unknown_source_names_the_nearest_and_all():
+    names = ", ".join(map(repr, SOURCES))
+    with pytest.raises(RedesError, match=f"data.name: expected one of {names}, got 'digitz' "
+                                         r"\(did you mean 'digits'\?\)$"):
+        load_config(overrides=["data.name=digitz"])
+
+
+def test_image_shapes_hold_one_row_of_pixels():
+    from redes.data.cifar10 import PIXELS
+
+    assert IMAGE_SHAPES == {"digits": (8, 8), "cifar10": (3, 32, 32)}
+    assert math.prod(IMAGE_SHAPES["digits"]) == DIGITS.data.shape[1] and math.prod(IMAGE_SHAPES["cifar10"]) == PIXELS
+
+
+def test_the_table_loads_without_torch_numpy_or_the_config():
+    code = ("import sys, redes.data.sources; "
+            "print(sorted(m for m in ('torch', 'numpy', 'sklearn', 'pydantic', 'redes.config') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
 
 
 # --- file sources through load_data --------------------------------------------------------------------------

@@ -12,8 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from redes.data.files import load_file, read_features
-from redes.data.source import RawData
+from redes.config import DataConfig
+from redes.data.files import load_file, read_features, read_file
+from redes.data.raw import RawData
 from redes.errors import RedesError
 
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -53,7 +54,7 @@ X = np.array([[0.5, -1.0], [2.0, 3.25], [1.5, 0.0], [-4.0, 8.0], [7.0, 1.0], [0.
 
 def test_csv_without_header_numeric_labels_are_classes_sorted_by_value(tmp_path):
     labels = [9, 5, 7, 5, 9, 10]
-    raw = load_file(str(_csv(tmp_path, _rows(X, labels))), None, "auto")
+    raw = read_file(str(_csv(tmp_path, _rows(X, labels))), None, "auto")
     classes, y = _encoded(labels)
     assert raw.task == "classification"
     assert raw.classes == [str(c) for c in classes] == ["5", "7", "9", "10"]
@@ -65,7 +66,7 @@ def test_csv_without_header_numeric_labels_are_classes_sorted_by_value(tmp_path)
 
 def test_csv_with_header_reads_the_same_data(tmp_path):
     labels = [2, 0, 1, 1, 0, 2]
-    raw = load_file(str(_csv(tmp_path, "f0,f1,label\n" + _rows(X, labels))), None, "auto")
+    raw = read_file(str(_csv(tmp_path, "f0,f1,label\n" + _rows(X, labels))), None, "auto")
     assert raw.task == "classification" and raw.classes == ["0", "1", "2"]
     np.testing.assert_array_equal(raw.y, labels)
     np.testing.assert_array_equal(raw.x, X.astype(np.float32))
@@ -73,14 +74,14 @@ def test_csv_with_header_reads_the_same_data(tmp_path):
 
 def test_two_labels_make_a_binary_task(tmp_path):
     labels = [3, 8, 8, 3, 3, 8]
-    raw = load_file(str(_csv(tmp_path, _rows(X, labels))), None, "auto")
+    raw = read_file(str(_csv(tmp_path, _rows(X, labels))), None, "auto")
     assert raw.task == "binary" and raw.classes == ["3", "8"]
     np.testing.assert_array_equal(raw.y, [0, 1, 1, 0, 0, 1])
 
 
 def test_float_targets_are_regression_with_one_column(tmp_path):
     targets = [0.5, 1.25, -3.0, 2.0, 1e-3, 7.75]
-    raw = load_file(str(_csv(tmp_path, _rows(X, targets))), None, "auto")
+    raw = read_file(str(_csv(tmp_path, _rows(X, targets))), None, "auto")
     assert raw.task == "regression" and raw.classes is None
     assert raw.y.shape == (6, 1) and raw.y.dtype == np.float32
     np.testing.assert_array_equal(raw.y[:, 0], np.float32(targets))
@@ -89,7 +90,7 @@ def test_float_targets_are_regression_with_one_column(tmp_path):
 @pytest.mark.parametrize("header", ["", "sepal_length,sepal_width,species\n"])
 def test_text_labels_are_class_names(tmp_path, header):
     species = ["virginica", "setosa", "versicolor", "setosa", "virginica", "setosa"]
-    raw = load_file(str(_csv(tmp_path, header + _rows(X, species))), None, "auto")
+    raw = read_file(str(_csv(tmp_path, header + _rows(X, species))), None, "auto")
     classes, y = _encoded(species)
     assert raw.task == "classification" and raw.classes == list(classes) == ["setosa", "versicolor", "virginica"]
     np.testing.assert_array_equal(raw.y, y)
@@ -100,7 +101,7 @@ def test_text_labels_are_class_names(tmp_path, header):
 def test_target_column_by_name_or_index(tmp_path, target):
     kinds = [1, 0, 1, 1, 0, 0]
     text = "kind,a,b\n" + "".join(f"{k},{a},{b}\n" for k, (a, b) in zip(kinds, X.tolist()))
-    raw = load_file(str(_csv(tmp_path, text)), target, "auto")
+    raw = read_file(str(_csv(tmp_path, text)), target, "auto")
     assert raw.task == "binary"
     np.testing.assert_array_equal(raw.y, kinds)
     np.testing.assert_array_equal(raw.x, X.astype(np.float32))
@@ -108,20 +109,20 @@ def test_target_column_by_name_or_index(tmp_path, target):
 
 def test_target_in_the_middle_keeps_the_other_columns_in_order(tmp_path):
     text = "".join(f"{a},{k},{b}\n" for k, (a, b) in zip(range(6), X.tolist()))
-    raw = load_file(str(_csv(tmp_path, text)), 1, "auto")
+    raw = read_file(str(_csv(tmp_path, text)), 1, "auto")
     np.testing.assert_array_equal(raw.x, X.astype(np.float32))
     np.testing.assert_array_equal(raw.y, range(6))
 
 
 def test_forced_regression_keeps_integer_targets_as_numbers(tmp_path):
     labels = [9, 5, 7, 5, 9, 10]
-    raw = load_file(str(_csv(tmp_path, _rows(X, labels))), None, "regression")
+    raw = read_file(str(_csv(tmp_path, _rows(X, labels))), None, "regression")
     assert raw.task == "regression" and raw.classes is None
     np.testing.assert_array_equal(raw.y, np.float32(labels).reshape(-1, 1))
 
 
 def test_forced_classification_of_float_targets(tmp_path):
-    raw = load_file(str(_csv(tmp_path, _rows(X, [0.5, 1.5, 0.5, 2.5, 1.5, 0.5]))), None, "classification")
+    raw = read_file(str(_csv(tmp_path, _rows(X, [0.5, 1.5, 0.5, 2.5, 1.5, 0.5]))), None, "classification")
     assert raw.task == "classification" and raw.classes == ["0.5", "1.5", "2.5"]
     np.testing.assert_array_equal(raw.y, [0, 1, 0, 2, 1, 0])
 
@@ -129,19 +130,19 @@ def test_forced_classification_of_float_targets(tmp_path):
 def test_excel_byte_order_mark_is_not_part_of_the_header(tmp_path):
     path = tmp_path / "excel.csv"
     path.write_bytes(b"\xef\xbb\xbfa,b,label\n1,2,0\n3,4,1\n5,6,0\n")
-    raw = load_file(str(path), "a", "regression")
+    raw = read_file(str(path), "a", "regression")
     np.testing.assert_array_equal(raw.y[:, 0], [1, 3, 5])
 
 
 def test_byte_order_mark_without_header_keeps_the_first_row(tmp_path):
     path = tmp_path / "excel.csv"
     path.write_bytes(b"\xef\xbb\xbf1,2,0\n3,4,1\n5,6,0\n")
-    raw = load_file(str(path), None, "auto")
+    raw = read_file(str(path), None, "auto")
     np.testing.assert_array_equal(raw.x, [[1, 2], [3, 4], [5, 6]])
 
 
 def test_blank_lines_and_spaces_around_cells_are_ignored(tmp_path):
-    raw = load_file(str(_csv(tmp_path, "a, b ,y\n\n 1 ,2, 0\n\n3,4,1\n")), "b", "regression")
+    raw = read_file(str(_csv(tmp_path, "a, b ,y\n\n 1 ,2, 0\n\n3,4,1\n")), "b", "regression")
     np.testing.assert_array_equal(raw.x, [[1, 0], [3, 1]])
     np.testing.assert_array_equal(raw.y, [[2], [4]])
 
@@ -151,7 +152,7 @@ def test_blank_lines_and_spaces_around_cells_are_ignored(tmp_path):
 
 def test_npz_with_x_and_y(tmp_path):
     x = np.arange(12, dtype=np.float64).reshape(4, 3)
-    raw = load_file(str(_npz(tmp_path, x=x, y=np.array([4, 2, 2, 4]))), None, "auto")
+    raw = read_file(str(_npz(tmp_path, x=x, y=np.array([4, 2, 2, 4]))), None, "auto")
     assert raw.task == "binary" and raw.classes == ["2", "4"]
     np.testing.assert_array_equal(raw.y, [1, 0, 0, 1])
     np.testing.assert_array_equal(raw.x, x)
@@ -161,7 +162,7 @@ def test_npz_with_x_and_y(tmp_path):
 def test_npz_with_its_own_test_set_encodes_labels_over_both(tmp_path):
     x, x_test = np.arange(8.0).reshape(4, 2), -np.arange(6.0).reshape(3, 2)
     y, y_test = np.array(["cat", "dog", "cat", "dog"]), np.array(["eel", "cat", "dog"])
-    raw = load_file(str(_npz(tmp_path, x=x, y=y, x_test=x_test, y_test=y_test)), None, "auto")
+    raw = read_file(str(_npz(tmp_path, x=x, y=y, x_test=x_test, y_test=y_test)), None, "auto")
     classes, codes = _encoded(np.concatenate([y, y_test]))
     assert raw.task == "classification" and raw.classes == list(classes) == ["cat", "dog", "eel"]
     np.testing.assert_array_equal(raw.y, codes[:4])
@@ -173,26 +174,26 @@ def test_npz_with_its_own_test_set_encodes_labels_over_both(tmp_path):
 def test_npz_regression_test_targets_become_one_column(tmp_path):
     path = _npz(tmp_path, x=np.ones((3, 2)), y=np.array([0.5, 1.0, 2.0]), x_test=np.ones((2, 2)),
                 y_test=np.array([0.25, 3.0]))
-    raw = load_file(str(path), None, "auto")
+    raw = read_file(str(path), None, "auto")
     assert raw.task == "regression"
     np.testing.assert_array_equal(raw.y_test, [[0.25], [3.0]])
 
 
 def test_npz_one_dimensional_x_becomes_a_column(tmp_path):
-    raw = load_file(str(_npz(tmp_path, x=np.array([1.0, 2.0, 3.0]), y=np.array([0.1, 0.2, 0.4]))), None, "auto")
+    raw = read_file(str(_npz(tmp_path, x=np.array([1.0, 2.0, 3.0]), y=np.array([0.1, 0.2, 0.4]))), None, "auto")
     assert raw.x.shape == (3, 1)
     np.testing.assert_array_equal(raw.x[:, 0], [1, 2, 3])
 
 
 def test_npz_images_are_flattened_per_sample(tmp_path):
     x = np.arange(2 * 3 * 4).reshape(2, 3, 4)
-    raw = load_file(str(_npz(tmp_path, x=x, y=np.array([0, 1]))), None, "auto")
+    raw = read_file(str(_npz(tmp_path, x=x, y=np.array([0, 1]))), None, "auto")
     np.testing.assert_array_equal(raw.x, x.reshape(2, 12))
 
 
 def test_npz_integer_targets_with_several_columns_are_regression(tmp_path):
     y = np.array([[0, 1], [1, 0], [2, 2]])
-    raw = load_file(str(_npz(tmp_path, x=np.ones((3, 2)), y=y)), None, "auto")
+    raw = read_file(str(_npz(tmp_path, x=np.ones((3, 2)), y=y)), None, "auto")
     assert raw.task == "regression" and raw.y.shape == (3, 2)
     np.testing.assert_array_equal(raw.y, y)
 
@@ -202,16 +203,16 @@ def test_npz_integer_targets_with_several_columns_are_regression(tmp_path):
 
 def test_missing_path_and_missing_file(tmp_path):
     with pytest.raises(RedesError, match="data.name=file needs data.path"):
-        load_file(None, None, "auto")
+        load_file(DataConfig(name="file"), np.random.default_rng(0))
     missing = tmp_path / "nope.csv"
     with pytest.raises(RedesError, match=f"data file {re.escape(str(missing))} not found"):
-        load_file(str(missing), None, "auto")
+        read_file(str(missing), None, "auto")
 
 
 def test_wrong_extension(tmp_path):
     path = _csv(tmp_path, "1,2,0\n", name="data.txt")
     with _refused(path, r"expected a \.npz or \.csv file"):
-        load_file(str(path), None, "auto")
+        read_file(str(path), None, "auto")
 
 
 @pytest.mark.parametrize("text, what", [
@@ -229,14 +230,14 @@ def test_wrong_extension(tmp_path):
 def test_bad_csv(tmp_path, text, what):
     path = _csv(tmp_path, text)
     with _refused(path, what):
-        load_file(str(path), None, "auto")
+        read_file(str(path), None, "auto")
 
 
 def test_csv_that_is_not_utf8(tmp_path):
     path = tmp_path / "latin.csv"
     path.write_bytes("caf\xe9,1\n2,3\n".encode("latin-1"))
     with _refused(path, "not a readable csv"):
-        load_file(str(path), None, "auto")
+        read_file(str(path), None, "auto")
 
 
 @pytest.mark.parametrize("target, what", [
@@ -247,25 +248,25 @@ def test_csv_that_is_not_utf8(tmp_path):
 def test_target_not_in_the_file(tmp_path, target, what):
     path = _csv(tmp_path, "a,b,y\n1,2,0\n3,4,1\n")
     with _refused(path, what):
-        load_file(str(path), target, "auto")
+        read_file(str(path), target, "auto")
 
 
 def test_target_name_without_header(tmp_path):
     path = _csv(tmp_path, "1,2,0\n3,4,1\n")
     with _refused(path, "no column named 'y' for data.target \\(found: no header row\\)"):
-        load_file(str(path), "y", "auto")
+        read_file(str(path), "y", "auto")
 
 
 def test_binary_task_needs_two_labels(tmp_path):
     path = _csv(tmp_path, _rows(X, [0, 1, 2, 0, 1, 2]))
     with _refused(path, "data.task=binary needs exactly 2 distinct labels, found 3"):
-        load_file(str(path), None, "binary")
+        read_file(str(path), None, "binary")
 
 
 def test_regression_task_needs_numeric_targets(tmp_path):
     path = _csv(tmp_path, _rows(X, ["a", "b", "a", "b", "a", "b"]))
     with _refused(path, "data.task=regression needs numeric targets"):
-        load_file(str(path), None, "regression")
+        read_file(str(path), None, "regression")
 
 
 @pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")  # 1e300 -> float32 inf
@@ -301,14 +302,14 @@ def test_regression_task_needs_numeric_targets(tmp_path):
 def test_bad_npz(tmp_path, arrays, what):
     path = _npz(tmp_path, **arrays)
     with _refused(path, what):
-        load_file(str(path), None, "auto")
+        read_file(str(path), None, "auto")
 
 
 @pytest.mark.parametrize("task", ["classification", "binary"])
 def test_class_labels_need_one_column(tmp_path, task):
     path = _npz(tmp_path, x=np.ones((3, 2)), y=np.array([[0, 1], [1, 0], [1, 1]]))
     with _refused(path, r"y has shape \(3, 2\); class labels need one label per sample"):
-        load_file(str(path), None, task)
+        read_file(str(path), None, task)
 
 
 def _make_dir(path: str) -> None:
@@ -330,7 +331,7 @@ def test_object_npz_is_refused_and_never_unpickled(tmp_path):
     path = tmp_path / "objects.npz"
     np.savez(path, x=np.array([_Canary(str(canary)), 1], dtype=object), y=np.zeros(2))
     with _refused(path, "not a readable .npz of numeric arrays"):
-        load_file(str(path), None, "auto")
+        read_file(str(path), None, "auto")
     with _refused(path, "not a readable .npz of numeric arrays"):
         read_features(str(path), 1)
     assert not canary.exists()
@@ -344,7 +345,7 @@ def test_npz_that_is_not_a_zip(tmp_path, content):
     path = tmp_path / "broken.npz"
     path.write_bytes(content)
     with _refused(path, "not a readable .npz of numeric arrays"):
-        load_file(str(path), None, "auto")
+        read_file(str(path), None, "auto")
 
 
 def test_lone_npy_array_named_npz(tmp_path):
@@ -352,7 +353,7 @@ def test_lone_npy_array_named_npz(tmp_path):
     with open(path, "wb") as handle:
         np.save(handle, np.ones((3, 2)))
     with _refused(path, "a single .npy array, expected a .npz archive"):
-        load_file(str(path), None, "auto")
+        read_file(str(path), None, "auto")
 
 
 # --- read_features -------------------------------------------------------------------------------------------
@@ -425,7 +426,7 @@ def _check_raw(raw: RawData) -> None:
 
 def _load_or_refuse(path: Path, target, task: str) -> None:
     try:
-        raw = load_file(str(path), target, task)
+        raw = read_file(str(path), target, task)
     except RedesError as exc:
         assert str(path) in str(exc)
         return

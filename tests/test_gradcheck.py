@@ -188,7 +188,7 @@ def test_a_wrong_builtin_backward_is_caught(monkeypatch):
 
 
 def test_a_wrong_builtin_loss_gradient_is_caught(monkeypatch):
-    from redes.manual import losses
+    from redes.nn import losses
 
     monkeypatch.setattr(losses.MSE, "backward", lambda self: self.diff / self.diff.size)  # lost the factor 2
     failed = {(r.name, r.check) for r in check_builtins() if not r.passed}

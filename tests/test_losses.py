@@ -76,3 +76,14 @@ def test_cross_entropy_probabilities_sum_to_one_and_argmax_predicts():
     logits = torch.tensor([[1.0, 2.0, 0.0], [3.0, -1.0, 0.0]])
     assert torch.allclose(probabilities(logits, "cross_entropy").sum(1), torch.ones(2))
     assert predictions(logits, "cross_entropy").tolist() == [1, 0]
+
+
+def test_the_config_the_loss_table_and_auto_agree():
+    from redes.config import LossConfig, describe_keys
+    from redes.nn.losses import LOSSES
+
+    for name, kind in LOSSES.items():
+        assert LossConfig(name=name).name == name and name in describe_keys()
+        assert resolve_loss("auto", kind.task, 2 if kind.task == "binary" else 3) == name
+    with pytest.raises(ValueError, match="auto"):
+        LossConfig(name="hinge")

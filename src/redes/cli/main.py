@@ -240,15 +240,16 @@ def _bench(args) -> int:
 
 def _datasets(args) -> int:
     from redes.config import DataConfig
-    from redes.data import SOURCES
-    from redes.data.cifar10 import cifar10_locations
+    from redes.data.sources import SOURCES
 
     width = max(map(len, SOURCES))
-    for name, description in SOURCES.items():
-        print(f"{name:<{width}}  {description}")
-    print("\ncifar10 is looked for in (first found wins; set data.path or data.root, or $REDES_DATA):")
-    for path in cifar10_locations(DataConfig(name="cifar10")):
-        print(f"  {'found  ' if path.exists() else 'missing'}  {path}")
+    for name, source in SOURCES.items():
+        print(f"{name:<{width}}  {source.help}")
+    for name, source in SOURCES.items():
+        if source.locations:
+            print(f"\n{name} is looked for in ({source.locations_note}):")
+            for path in source.where(DataConfig(name=name)):
+                print(f"  {'found  ' if path.exists() else 'missing'}  {path}")
     return 0
 
 

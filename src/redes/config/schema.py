@@ -9,8 +9,10 @@ from typing import Any, Literal, Optional, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from redes.data.sources import SOURCES
 from redes.errors import RedesWarning, did_you_mean
 from redes.nn.activations import ACTIVATIONS
+from redes.nn.losses import LOSSES
 
 
 class _Section(BaseModel):
@@ -18,8 +20,8 @@ class _Section(BaseModel):
 
 
 class DataConfig(_Section):
-    name: Literal["digits", "bernoulli", "linear", "tokens", "cifar10", "file"] = Field(
-        "digits", description="data source: digits, bernoulli, linear, tokens, cifar10 or file")
+    name: Literal[tuple(SOURCES)] = Field(
+        "digits", description="data source (`redes datasets` describes each): " + ", ".join(SOURCES))
     path: Optional[str] = Field(None, description="file: the .npz/.csv to read; cifar10: its archive or folder")
     target: Union[int, str, None] = Field(None, description="csv: target column, by name or index (default: last)")
     root: Optional[str] = Field(None, description="cifar10: folder to look in and download to "
@@ -42,6 +44,14 @@ class DataConfig(_Section):
     task: Literal["auto", "classification", "binary", "regression"] = Field(
         "auto", description="file: what the target is (auto: integer labels are classes, else regression)")
     max_samples: Optional[int] = Field(None, gt=0, description="use at most this many training samples")
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _known_source(cls, value: Any) -> Any:
+        if isinstance(value, str) and value not in SOURCES:
+            raise ValueError(f"data.name: expected one of {', '.join(map(repr, SOURCES))}, got {value!r}"
+                             + did_you_mean(value, SOURCES))
+        return value
 
     @model_validator(mode="after")
     def _fractions_leave_training_data(self) -> "DataConfig":
@@ -94,8 +104,9 @@ class ModelConfig(_Section):
 
 
 class LossConfig(_Section):
-    name: Literal["auto", "cross_entropy", "bce", "mse"] = Field(
-        "auto", description="auto picks from the task: cross_entropy (classes), bce (binary), mse (regression)")
+    name: Literal[("auto", *LOSSES)] = Field(
+        "auto", description="auto picks from the task: " + ", ".join(f"{name} ({kind.task}: {kind.help})"
+                                                                     for name, kind in LOSSES.items()))
 
 
 class OptimizerConfig(_Section):

@@ -18,7 +18,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from redes.config import DataConfig
-from redes.data.source import RawData
+from redes.data.raw import RawData
 from redes.errors import RedesError
 
 PIXELS = 3 * 32 * 32
@@ -48,8 +48,9 @@ ARCHIVES = {
 }
 
 
-def load_cifar10(cfg: DataConfig) -> RawData:
-    """The 50000 training and 10000 test images as (N, 3072) uint8 rows (R, G, B planes); shift/scale map to [-1, 1]."""
+def load_cifar10(cfg: DataConfig, rng: np.random.Generator) -> RawData:
+    """The 50000 training and 10000 test images as (N, 3072) uint8 rows (R, G, B planes); shift/scale map to [-1, 1].
+    The official split, so the generator is not used."""
     source = next((path for path in cifar10_locations(cfg) if path.exists()), None)
     if cfg.path is not None and source is None:
         raise RedesError(f"data.path {cfg.path}: no such file or folder; expected a CIFAR-10 archive "

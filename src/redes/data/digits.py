@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from redes.data.source import RawData
+from redes.config import DataConfig
+from redes.data.raw import RawData
 
 
-def load_digits() -> RawData:
-    """The 64 pixel intensities (0..16) and the digit 0..9; `auto` scaling maps pixels to [0, 1]."""
+def load_digits(cfg: DataConfig, rng: np.random.Generator) -> RawData:
+    """The 64 pixel intensities (0..16) and the digit 0..9; `auto` scaling maps pixels to [0, 1]. Fixed data:
+    neither the config nor the generator changes it."""
     from sklearn.datasets import load_digits as sklearn_digits
 
     bunch = sklearn_digits()

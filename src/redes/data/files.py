@@ -9,16 +9,22 @@ from typing import Optional, Union
 
 import numpy as np
 
-from redes.data.source import RawData, Task
+from redes.config import DataConfig
+from redes.data.raw import RawData, Task
 from redes.errors import RedesError
 
 Target = Union[int, str, None]
 
 
-def load_file(path: Optional[str], target: Target, task: str) -> RawData:
-    """Read a training file; integer or text targets are classes unless `task` says otherwise."""
-    if not path:
+def load_file(cfg: DataConfig, rng: np.random.Generator) -> RawData:
+    """The file data.path names, its target data.target, as data.task says; the generator is not used."""
+    if not cfg.path:
         raise RedesError("data.name=file needs data.path (a .npz or .csv file)")
+    return read_file(cfg.path, cfg.target, cfg.task)
+
+
+def read_file(path: str, target: Target, task: str) -> RawData:
+    """Read a training file; integer or text targets are classes unless `task` says otherwise."""
     file = _existing(path)
     if file.suffix.lower() == ".npz":
         arrays = read_npz(file)

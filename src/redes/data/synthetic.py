@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from redes.config import DataConfig
-from redes.data.source import RawData
+from redes.data.raw import RawData
 
 
 def load_bernoulli(cfg: DataConfig, rng: np.random.Generator) -> RawData:

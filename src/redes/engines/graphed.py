@@ -19,7 +19,7 @@ from redes.data.batches import index_chunks
 from redes.engines.base import StepResult
 from redes.engines.module import ModuleEngine
 from redes.errors import RedesError
-from redes.nn.losses import predictions
+from redes.nn.losses import classifies, predictions
 
 
 def uses_cuda_graph(setting: Union[str, bool], engine: str, device: torch.device) -> bool:
@@ -143,7 +143,7 @@ class GraphedEngine(ModuleEngine):
         has_penalty = results[0].penalty is not None
         penalties = torch.stack([r.penalty for r in results]).to(losses.dtype) if has_penalty else \
             torch.zeros_like(losses)
-        if self.loss_name == "mse":
+        if not classifies(self.loss_name):
             correct = torch.zeros_like(losses)
         else:
             hits = predictions(torch.cat([result.outputs for result in results]), self.loss_name) == targets
@@ -157,7 +157,7 @@ class GraphedEngine(ModuleEngine):
         nothing = [None] * len(statistics)
         losses, penalties, correct = (column.unbind(0) for column in statistics.unbind(1))
         return [StepResult(*row) for row in zip(losses, penalties if has_penalty else nothing, nothing,
-                                                 nothing if self.loss_name == "mse" else correct)]
+                                                 correct if classifies(self.loss_name) else nothing)]
 
     def _on_stream(self, run, *args):
         """`run(*args)` on the capture's stream, ordered after and before the work on the current stream."""

@@ -19,7 +19,7 @@ from redes.config import OptimizerConfig, RegularizationConfig
 from redes.engines.base import StepResult
 from redes.engines.module import ModuleEngine
 from redes.errors import RedesError
-from redes.nn.losses import predictions
+from redes.nn.losses import classifies, predictions
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ class ShardedEngine(ModuleEngine):
         (loss * share if penalty is None else loss * share + penalty).backward()
         penalty = self._penalty_value(penalty)  # of the weights this step started from
         self.optimizer.step()
-        correct = (predictions(outputs.detach(), self.loss_name) == y).sum() if self.loss_name != "mse" else 0
+        correct = (predictions(outputs.detach(), self.loss_name) == y).sum() if classifies(self.loss_name) else 0
         totals = torch.stack([loss.detach().double() * len(x), torch.as_tensor(correct, dtype=torch.float64,
                                                                                device=loss.device)])
         dist.all_reduce(totals)

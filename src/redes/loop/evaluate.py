@@ -10,7 +10,7 @@ from torch import nn
 
 from redes.data import Split
 from redes.loop.metrics import accuracy, r2_score
-from redes.nn.losses import loss_function, predictions
+from redes.nn.losses import classifies, loss_function, predictions
 
 
 @dataclass
@@ -45,7 +45,7 @@ def evaluate(model: nn.Module, split: Split, loss: str, batch_size: int = 4096) 
     model.train(was_training)
     predicted_all = torch.cat(predicted).cpu()
     target = split.y.cpu()
-    classify = loss != "mse"
+    classify = classifies(loss)
     return Evaluation(loss=(total / len(split)).item(),
                       accuracy=accuracy(predicted_all, target) if classify else None,
                       r2=None if classify else r2_score(predicted_all, target),

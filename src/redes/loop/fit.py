@@ -17,6 +17,7 @@ from redes.engines.base import Engine
 from redes.loop.callbacks import Callback
 from redes.loop.evaluate import evaluate
 from redes.loop.state import FitState, set_global_rng_states
+from redes.nn.losses import classifies
 
 
 def fit(engine: Engine, train: Split, val: Optional[Split], loss: str, *, epochs: int, batch_size: int,
@@ -29,7 +30,7 @@ def fit(engine: Engine, train: Split, val: Optional[Split], loss: str, *, epochs
     step in progress; a callback stops training by setting `state.stop`.
     """
     state = FitState(epochs, steps_per_epoch(len(train), batch_size, sampler), engine, generator)
-    x, y, device, classify = *engine.arrays(train), train.x.device, loss != "mse"
+    x, y, device, classify = *engine.arrays(train), train.x.device, classifies(loss)
     if engine.fast:
         keep_freed_host_memory()  # the host memory a step frees is kept for the next
     with global_rng_seeded_from(generator, device, resume), _ctrl_c_sets(state), engine.running():

@@ -9,9 +9,10 @@ from torch import nn
 
 from redes.errors import RedesError
 from redes.manual import layers as L
-from redes.manual.losses import MSE, SigmoidBCE, SoftmaxCrossEntropy, WeightPenalty
+from redes.manual.penalty import WeightPenalty
 from redes.manual.optim import SGDThroughProducts
 from redes.nn.activations import HAND_WRITTEN, activation_of
+from redes.nn.losses import LOSSES
 
 
 class Network:
@@ -49,8 +50,7 @@ class Network:
             for layer in self.layers:
                 layer.grad_into = {name: next(views) for name in layer.params}
             self.weights = [self.flat_params[:self.n_weights]]
-        self.loss = {"bce": lambda: SigmoidBCE(xp, reuse), "cross_entropy": lambda: SoftmaxCrossEntropy(xp),
-                     "mse": lambda: MSE(xp)}[loss]()
+        self.loss = LOSSES[loss](xp, reuse)
         self.penalty = WeightPenalty(xp, l1, l2) if (l1 or l2) else None
         # the penalty's gradient: without the L2 part when the optimizer adds it as weight decay
         self.penalty_gradient = WeightPenalty(xp, l1, 0.0 if l2_by_optimizer else l2) \

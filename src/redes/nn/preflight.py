@@ -6,9 +6,7 @@ import torch
 from torch import nn
 
 from redes.errors import RedesError
-from redes.nn.losses import loss_function
-
-CLASSIFIERS = ("cross_entropy", "bce")
+from redes.nn.losses import loss_of
 
 
 def preflight(model: nn.Module, loss: str, x: torch.Tensor, y: torch.Tensor, batch: int = 64) -> None:
@@ -18,14 +16,19 @@ def preflight(model: nn.Module, loss: str, x: torch.Tensor, y: torch.Tensor, bat
     mode (no dropout draw, no batch-norm statistics updated), and leave no gradients behind, so
     training afterwards is exactly what it would have been.
     """
+    kind = loss_of(loss)
     _check_inputs(model, x)
-    _check_targets(loss, y)
+    if kind.classifies:
+        _check_targets(loss, y)
     was_training = model.training
     model.eval()
     try:
         outputs = model(x[:batch])
-        _check_outputs(model, loss, outputs, y[:batch], int(y.max()) if loss in CLASSIFIERS and len(y) else 0)
-        loss_function(loss)(outputs, y[:batch]).backward()
+        top_label = int(y.max()) if kind.classifies and len(y) else 0
+        complaint = kind.check_outputs(outputs, y[:batch], top_label, _ends_in_softmax(model, outputs))
+        if complaint:
+            raise RedesError(complaint)
+        kind.function(outputs, y[:batch]).backward()
         unreached = [name for name, p in model.named_parameters() if p.requires_grad and p.grad is None]
     finally:
         model.zero_grad(set_to_none=True)
@@ -58,8 +61,6 @@ def _check_token_ids(x: torch.Tensor, vocab: int) -> None:
 
 
 def _check_targets(loss: str, y: torch.Tensor) -> None:
-    if loss not in CLASSIFIERS:
-        return
     if y.is_floating_point():
         raise RedesError(f"float targets ({y.dtype}) for classification: {loss} needs integer class indices "
                          "(y.long()), or use loss mse for a regression")
@@ -70,26 +71,9 @@ def _check_targets(loss: str, y: torch.Tensor) -> None:
         raise RedesError(f"class labels must be 0 or more, found {int(y.min())}")
 
 
-def _check_outputs(model: nn.Module, loss: str, outputs: torch.Tensor, y: torch.Tensor, top_label: int) -> None:
-    if loss == "cross_entropy":
-        if _ends_in_softmax(model, outputs):
-            raise RedesError("the model ends in a softmax, but cross_entropy applies log-softmax itself: remove "
-                             "the final Softmax and output raw scores (logits)")
-        if top_label >= outputs.shape[1]:
-            raise RedesError(f"labels go up to {top_label} but the model outputs {outputs.shape[1]} classes "
-                             f"(labels must be 0..{outputs.shape[1] - 1})")
-    elif loss == "bce" and (outputs.ndim != 2 or outputs.shape[1] != 1):
-        raise RedesError(f"bce needs one output unit (a logit), the model outputs shape {tuple(outputs.shape)}")
-    elif loss == "bce" and top_label > 1:
-        raise RedesError(f"bce needs labels 0 and 1, found {top_label}")
-    elif loss == "mse" and outputs.shape != y.shape:
-        raise RedesError(f"outputs of shape {tuple(outputs.shape)} against targets of shape {tuple(y.shape)}: "
-                         "mse would broadcast them into a wrong loss; make them the same shape")
-
-
 def _ends_in_softmax(model: nn.Module, outputs: torch.Tensor) -> bool:
     last = list(model.modules())[-1]
     if isinstance(last, nn.Softmax):
         return True
     rows = outputs.detach()
-    return bool(outputs.shape[1] > 1 and (rows >= 0).all() and torch.allclose(rows.sum(1), torch.ones_like(rows[:, 0])))
+    return bool(outputs.ndim == 2 and outputs.shape[1] > 1 and (rows >= 0).all() and torch.allclose(rows.sum(1), torch.ones_like(rows[:, 0])))

@@ -88,8 +88,6 @@ class Run:
 
     def predict_proba(self, x: np.ndarray | torch.Tensor) -> np.ndarray:
         """Class probabilities (N, n_classes) for raw inputs; classifiers only."""
-        if self.loss == "mse":
-            raise RedesError("predict_proba needs a classifier; this run is a regression")
         return probabilities(self._outputs(x), self.loss).numpy()
 
 

@@ -8,6 +8,7 @@ import numpy as np
 
 from redes.config import Config
 from redes.errors import RedesError
+from redes.nn.losses import classifies
 from redes.runs.setup import Setup, prepare, with_engine
 from redes.loop.fit import global_rng_seeded_from
 
@@ -103,7 +104,7 @@ def fit_linear_every_way(cfg: Config) -> list[tuple[str, float, float, float]]:
     rows = []
     for engine, backend in ENGINES:
         setup = prepare(with_engine(cfg, engine, backend))
-        if len(setup.model) != 1 or setup.model[0].in_features != 1 or setup.loss != "mse":
+        if len(setup.model) != 1 or setup.model[0].in_features != 1 or classifies(setup.loss):
             raise RedesError("check linear needs one input feature, model.hidden=[] and loss mse "
                              "(see configs/notebook003.yaml)")
         history = setup.fit().history

@@ -15,7 +15,7 @@ from torch import nn
 from redes.config import Config, OptimizerConfig
 from redes.data import load_data
 from redes.errors import RedesError
-from redes.nn.losses import output_width, resolve_loss
+from redes.nn.losses import loss_of, output_width, resolve_loss
 from redes.nn.activations import activation_of
 from redes.nn.models import build_model
 
@@ -37,7 +37,7 @@ def explain(model: nn.Sequential, loss: str, batch_size: int, *, reuse: bool = T
     n_in = next(m.in_features for m in model if isinstance(m, nn.Linear))
     widths = [n_in] + [m.out_features for m in model if isinstance(m, nn.Linear)]
     penalty = _penalty_rows(l1, l2, sum(isinstance(m, nn.Linear) for m in model))
-    loss_forward, loss_backward = _loss(loss, out, (batch_size, width), reuse, "L_data" if penalty else "L")
+    loss_forward, loss_backward = loss_of(loss).equations(out, (batch_size, width), reuse, "L_data" if penalty else "L")
     forward = [("x", _fmt((batch_size, n_in)), "", "the input batch")]
     forward += [row for step in steps for row in step.forward] + loss_forward + penalty
     backward = loss_backward + [row for step in reversed(steps) for row in step.backward]
@@ -137,26 +137,6 @@ def _activation(module: nn.Module, src: str, out: str, shape: tuple[int, int], r
     grad = f"= dL/d{out} ⊙ {derivative}" if derivative else f"= dL/d{out}"
     s = _fmt(shape)
     return _Step([(out, s, f"= {formula}", "" if kind.hand_written else note)], [(f"dL/d{src}", s, grad, note)])
-
-
-def _loss(loss: str, u: str, shape: tuple[int, int], reuse: bool, name: str) -> tuple[list[Row], list[Row]]:
-    """The loss's forward rows and the first backward row, dL/du of the head, as redes.manual.losses has them."""
-    s, batch, du = _fmt(shape), _fmt(shape[:1]), f"dL/d{u}"
-    if loss == "cross_entropy":
-        forward = [(name, "()", f"= Σ_batch (logsumexp({u}) - {u}[y]) / B", f"y {batch} class indices")]
-        return forward, [(du, s, f"= (softmax({u}) - onehot(y)) / B", "softmax kept from the forward pass")]
-    if loss == "bce":
-        forward = [("p", s, f"= σ({u})", "sigmoid output"),
-                   (name, "()", "= -Σ_batch (y log p̄ + (1 - y) log(1 - p̄)) / B",
-                    f"y {batch} of 0/1, p̄ = clamp(p, 1e-5, 1 - 1e-5)")]
-        if reuse:
-            return forward, [(du, s, "= (p - y) / B", "reuses p")]
-        return forward, [(du, s, f"= (σ({u}) - y) / B", f"recomputes σ({u})")]
-    if loss == "mse":
-        forward = [("ŷ", s, f"= {u}", "the head's output"),
-                   (name, "()", "= Σ (ŷ - y)² / (B·k)", f"y {s}, k = {shape[1]}")]
-        return forward, [(du, s, "= dL/dŷ = 2(ŷ - y) / (B·k)", "")]
-    raise RedesError(f"explain: unknown loss {loss!r}; expected cross_entropy, bce or mse")
 
 
 def _penalty_rows(l1: float, l2: float, n_weights: int) -> list[Row]:

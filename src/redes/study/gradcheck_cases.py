@@ -11,11 +11,11 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from redes.manual import layers as L
-from redes.manual import losses
+from redes.manual.penalty import WeightPenalty
 from redes.nn.activations import ACTIVATIONS
+from redes.nn.losses import LOSSES, ClampedBCE
 
 KINK_GAP = 1e-3  # built-in inputs are redrawn this close to a kink (ReLU at 0, HardSigmoid at ±3, clamp edges)
 
@@ -61,8 +61,9 @@ def layer_cases(xp, shape: tuple[int, int], rng: np.random.Generator, wrap) -> l
 
 
 def loss_cases(xp, shape: tuple[int, int], rng: np.random.Generator, wrap) -> list[Case]:
-    """BCE (clamped, on probabilities), SigmoidBCE reusing and recomputing, SoftmaxCrossEntropy and MSE."""
-    (b, n), bce = shape, losses.BCE(xp)
+    """Notebook 000's clamped BCE on probabilities, then every loss of the table (both backwards where it has
+    two), each against its torch function."""
+    (b, n), bce = shape, ClampedBCE(xp)
     bits = rng.integers(0, 2, b).astype(np.float64)
     bits_t = torch.from_numpy(bits).reshape(-1, 1)
     probabilities = np.clip(_draw(rng, (b, 1), (bce.eps, 1 - bce.eps), -0.25, 1.25), 0, 1)  # a third clamped
@@ -72,14 +73,11 @@ def loss_cases(xp, shape: tuple[int, int], rng: np.random.Generator, wrap) -> li
         return -(bits_t * c.log() + (1 - bits_t) * (1 - c).log()).mean()
 
     cases = [_loss_case("BCE", bce, wrap(probabilities), wrap(bits), clamped_bce)]
-    for name, reuse in (("SigmoidBCE", True), ("SigmoidBCE(recompute)", False)):  # logits in [-4, 4]: no clamping
-        cases.append(_loss_case(name, losses.SigmoidBCE(xp, reuse), wrap(_draw(rng, (b, 1))), wrap(bits),
-                                lambda u: F.binary_cross_entropy_with_logits(u, bits_t)))
-    classes, target = rng.integers(0, n, b), rng.standard_normal(shape)
-    cases.append(_loss_case("SoftmaxCrossEntropy", losses.SoftmaxCrossEntropy(xp), wrap(_draw(rng, shape)),
-                            wrap(classes), lambda u: F.cross_entropy(u, torch.from_numpy(classes))))
-    cases.append(_loss_case("MSE", losses.MSE(xp), wrap(_draw(rng, shape)), wrap(target),
-                            lambda u: F.mse_loss(u, torch.from_numpy(target))))
+    for kind in LOSSES.values():
+        for reuse in (True, False) if kind.recompute else (True,):
+            u, y = kind.draw(rng, shape)
+            cases.append(_loss_case(kind.__name__ + ("" if reuse else "(recompute)"), kind(xp, reuse), wrap(u),
+                                    wrap(y), lambda u, kind=kind, y=torch.from_numpy(y): kind.function(u, y)))
     return cases
 
 
@@ -94,7 +92,7 @@ def penalty_cases(xp, shape: tuple[int, int], rng: np.random.Generator, wrap) ->
     for name, l1, l2 in (("WeightPenalty(l1)", 0.3, 0.0), ("WeightPenalty(l2)", 0.0, 0.2),
                          ("WeightPenalty(l1+l2)", 0.3, 0.2)):
         weights = [wrap(_draw(rng, shape, (0.0,))), wrap(_draw(rng, (shape[1], 2), (0.0,)))]  # |W| kinks at 0
-        cases.append(_penalty_case(name, losses.WeightPenalty(xp, l1, l2), weights))
+        cases.append(_penalty_case(name, WeightPenalty(xp, l1, l2), weights))
     return cases
 
 

@@ -1,0 +1,131 @@
+"""load_data(cfg) -> Splits: one source read (through the table in sources.py), split (stratified, seeded), scaled
+and held as tensors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Optional
+
+import numpy as np
+import torch
+
+from redes.config import DataConfig
+from redes.data.raw import RawData, Task
+from redes.data.sources import SOURCES
+from redes.errors import RedesError
+
+SPLIT_NAMES = ("train", "val", "test")
+
+
+@dataclass
+class Split:
+    """Inputs and targets of one split, as tensors on one device."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
+@dataclass
+class Scaler:
+    """The input transform (x - shift) / scale fitted on the training data; saved with the model."""
+
+    shift: torch.Tensor
+    scale: torch.Tensor
+
+    def __call__(self, x: np.ndarray | torch.Tensor) -> torch.Tensor:
+        x = torch.as_tensor(np.asarray(x, dtype=np.float32)) if isinstance(x, np.ndarray) else x.float()
+        return (x - self.shift.to(x.device)) / self.scale.to(x.device)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {"shift": self.shift, "scale": self.scale}
+
+
+@dataclass
+class Splits:
+    """Train, val and test splits of one data set, with what a model needs to know about them."""
+
+    train: Split
+    val: Optional[Split]
+    test: Optional[Split]
+    task: Task
+    classes: Optional[list[str]]
+    scaler: Scaler
+    n_targets: int = field(default=1)
+
+    @property
+    def n_features(self) -> int:
+        return self.train.x.shape[1]
+
+    def get(self, name: str) -> Split:
+        """The split called `name`; a clear error when this data set has none."""
+        if name not in SPLIT_NAMES:
+            raise RedesError(f"unknown split {name!r}; expected one of {', '.join(SPLIT_NAMES)}")
+        split = getattr(self, name)
+        if split is None:
+            raise RedesError(f"this data set has no {name} split (set data.{name}_fraction above 0)")
+        return split
+
+    def to(self, device: torch.device, dtype: torch.dtype = torch.float32) -> "Splits":
+        """The splits on `device`, inputs (and regression targets) in floating-point `dtype`."""
+        def move(y: torch.Tensor) -> torch.Tensor:
+            return y.to(device, dtype) if y.is_floating_point() else y.to(device)
+
+        moved = {name: None if s is None else Split(s.x.to(device, dtype), move(s.y))
+                 for name, s in ((n, getattr(self, n)) for n in SPLIT_NAMES)}
+        return replace(self, **moved)
+
+
+def load_data(cfg: DataConfig, seed: int = 0) -> Splits:
+    """Read `cfg.name`, hold out val (and test, unless the source has one), scale, return tensors on the CPU."""
+    raw = SOURCES[cfg.name].load(cfg, np.random.default_rng([seed, 0]))
+    if cfg.max_samples is not None and cfg.max_samples < len(raw.x):
+        keep = np.sort(np.random.default_rng([seed, 1]).permutation(len(raw.x))[:cfg.max_samples])
+        raw = replace(raw, x=raw.x[keep], y=raw.y[keep])
+    x, y = raw.x, raw.y
+    if raw.x_test is None:
+        x, x_test, y, y_test = _hold_out(x, y, cfg.test_fraction, raw.task, seed)
+    else:
+        x_test, y_test = raw.x_test, raw.y_test
+    val_share = cfg.val_fraction / (1 - (cfg.test_fraction if raw.x_test is None else 0))
+    x, x_val, y, y_val = _hold_out(x, y, val_share, raw.task, seed)
+    scaler = _fit_scaler(cfg.scale, raw, x)
+    pairs = [(x, y), (x_val, y_val), (x_test, y_test)]
+    train, val, test = (None if px is None else Split(scaler(px), _targets(py, raw.task)) for px, py in pairs)
+    return Splits(train=train, val=val, test=test, task=raw.task, classes=raw.classes, scaler=scaler,
+                  n_targets=1 if raw.task != "regression" else raw.y.shape[1])
+
+
+def _hold_out(x: np.ndarray, y: np.ndarray, share: float, task: str, seed: int):
+    """Split off `share` of the rows (stratified by class where every class can be), or None when share is 0."""
+    if share <= 0:
+        return x, None, y, None
+    from sklearn.model_selection import train_test_split
+
+    n_out = int(round(share * len(x)))
+    if n_out < 1 or n_out >= len(x):
+        raise RedesError(f"cannot hold out {share:.0%} of {len(x)} samples; change data.val_fraction "
+                         "or data.test_fraction")
+    counts = np.bincount(y) if task != "regression" else None
+    stratifiable = counts is not None and counts[counts > 0].min() >= 2 and min(n_out, len(x) - n_out) >= len(counts)
+    stratify = y if stratifiable else None
+    return train_test_split(x, y, test_size=n_out, random_state=seed, stratify=stratify)
+
+
+def _fit_scaler(kind: str, raw: RawData, x_train: np.ndarray) -> Scaler:
+    width = x_train.shape[1]
+    if kind == "standard":
+        mean = x_train.mean(axis=0, dtype=np.float64)
+        std = x_train.std(axis=0, dtype=np.float64)
+        shift, scale = mean, np.where(std > 0, std, 1.0)
+    elif kind == "auto":
+        shift, scale = np.full(width, raw.shift), np.full(width, raw.scale)
+    else:
+        shift, scale = np.zeros(width), np.ones(width)
+    return Scaler(torch.tensor(shift, dtype=torch.float32), torch.tensor(scale, dtype=torch.float32))
+
+
+def _targets(y: np.ndarray, task: str) -> torch.Tensor:
+    return torch.as_tensor(y, dtype=torch.float32 if task == "regression" else torch.int64)
