@@ -107,12 +107,12 @@ def format_epoch(logs: dict, epochs: int) -> str:
 class CSVLogger(Callback):
     """Appends each epoch's row as soon as the epoch ends, so a killed run keeps its rows.
 
-    metrics.csv holds the numbers, identical bit for bit between identical runs; the wall-clock
-    seconds go to timing.csv, which never repeats itself.
+    `metrics` gets the numbers, identical bit for bit between identical runs; the wall-clock seconds go
+    to `timing`, which never repeats itself.
     """
 
-    def __init__(self, run_dir: Path):
-        self.metrics, self.timing = Path(run_dir) / "metrics.csv", Path(run_dir) / "timing.csv"
+    def __init__(self, metrics: Path, timing: Path):
+        self.metrics, self.timing = Path(metrics), Path(timing)
 
     def on_epoch_end(self, state: "FitState", logs: dict) -> None:
         self.write(logs)

@@ -77,8 +77,8 @@ def sample_grid(images: np.ndarray, true: list[str], predicted: list[str], path:
     """Images (N, H, W) or (N, H, W, 3) in [0, 1], each titled with its true and predicted class names
     (green when they agree, red when not) — notebook 001's imshow, with the model's answers.
 
-    One Axes holds every image, each in its own tile: laying out and drawing an Axes per image took
-    matplotlib 0.5-1 s for 16 images, most of what `redes train` spends on its pictures."""
+    One Axes holds every image, each in its own tile: with an Axes per image, matplotlib's layout and drawing
+    of each would be most of what `redes train` spends on its pictures."""
     columns = min(8, len(images))
     rows = -(-len(images) // columns)
     height, width = images.shape[1:3]

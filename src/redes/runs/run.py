@@ -20,11 +20,9 @@ from redes.devices import peak_memory, resolve_device
 from redes.errors import RedesError
 from redes.nn.losses import predictions, probabilities
 from redes.nn.models import build_model, count_parameters
+from redes.runs.layout import RunFiles
 from redes.runs.reports import evaluation_report
 from redes.loop.evaluate import Evaluation, evaluate
-
-MODEL_FILE = "model.safetensors"
-
 
 @dataclass
 class Run:
@@ -39,8 +37,15 @@ class Run:
     history: list[dict]
     path: Optional[Path] = None
     summary: dict = field(default_factory=dict)
-    _data: Optional[Splits] = field(default=None, repr=False)  # as training left them, on its device
+    _data: Optional[Splits] = field(default=None, init=False, repr=False)  # as training left them, on its device
     _cpu_data: Optional[Splits] = field(default=None, init=False, repr=False)
+
+    @classmethod
+    def trained(cls, config: Config, model: nn.Module, loss: str, splits: Splits, path: Optional[Path]) -> "Run":
+        """The run a training makes, before its history: the splits kept as training left them (on its device)."""
+        run = cls(config, model, loss, splits.task, splits.classes, splits.scaler, [], path)
+        run._data = splits
+        return run
 
     @property
     def device(self) -> torch.device:
@@ -116,33 +121,34 @@ def save_run(run: Run) -> None:
     tensors.update({f"scaler.{k}": v for k, v in run.scaler.state_dict().items()})
     meta = {"model": run.config.model.model_dump(mode="json"), "n_in": run.model[0].in_features,
             "n_out": run.model[-1].out_features, "loss": run.loss, "task": run.task, "classes": run.classes}
-    save_tensors(run.path / MODEL_FILE, tensors, meta)
+    save_tensors(RunFiles(run.path).model, tensors, meta)
 
 
 def load_run(path: Union[str, Path], device: Optional[str] = None) -> Run:
     """Reload a run directory written by `train`: config, weights, scaling and history."""
     run_dir = Path(path)
+    files = RunFiles(run_dir)
     if not run_dir.is_dir():
         raise RedesError(f"run directory {run_dir} does not exist")
-    if not (run_dir / MODEL_FILE).is_file():
-        raise RedesError(f"run directory {run_dir} has no {MODEL_FILE} (did its training finish?)")
-    cfg = load_config(run_dir / "config.yaml")
-    tensors, meta = load_tensors(run_dir / MODEL_FILE)
+    if not files.model.is_file():
+        raise RedesError(f"run directory {run_dir} has no {files.model.name} (did its training finish?)")
+    cfg = load_config(files.config)
+    tensors, meta = load_tensors(files.model)
     try:
         spec = ModelConfig.model_validate(meta["model"])
         model = build_model(spec, int(meta["n_in"]), int(meta["n_out"]))
         loss, task, classes = meta["loss"], meta["task"], meta["classes"]
     except ValidationError as exc:
-        raise RedesError(f"{run_dir / MODEL_FILE}: invalid model metadata: {explain_validation(exc)}") from None
+        raise RedesError(f"{files.model}: invalid model metadata: {explain_validation(exc)}") from None
     except (KeyError, TypeError, ValueError) as exc:
-        raise RedesError(f"{run_dir / MODEL_FILE}: metadata is incomplete or invalid ({exc})") from None
-    load_state(model, _prefixed(tensors, "model."), run_dir / MODEL_FILE)
+        raise RedesError(f"{files.model}: metadata is incomplete or invalid ({exc})") from None
+    load_state(model, _prefixed(tensors, "model."), files.model)
     scaling = _prefixed(tensors, "scaler.")
     if set(scaling) != {"shift", "scale"}:
-        raise RedesError(f"{run_dir / MODEL_FILE}: the input scaling tensors are missing")
+        raise RedesError(f"{files.model}: the input scaling tensors are missing")
     model.to(resolve_device(device or cfg.train.device), getattr(torch, cfg.train.dtype)).eval()
     return Run(cfg, model, loss, task, classes, Scaler(**scaling), read_history(run_dir),
-               run_dir, _read_json(run_dir / "summary.json"))
+               run_dir, files.read_summary())
 
 
 def _prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
@@ -151,7 +157,7 @@ def _prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.
 
 def read_history(run_dir: Path) -> list[dict]:
     """metrics.csv rows, with each epoch's seconds from timing.csv where it has them."""
-    path, timing = run_dir / "metrics.csv", run_dir / "timing.csv"
+    path, timing = RunFiles(run_dir).metrics, RunFiles(run_dir).timing
     if not path.is_file():
         return []
     try:
@@ -165,10 +171,6 @@ def read_history(run_dir: Path) -> list[dict]:
 def _csv_rows(path: Path) -> list[dict]:
     with open(path, newline="") as handle:
         return list(csv.DictReader(handle))
-
-
-def _read_json(path: Path) -> dict:
-    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def write_summary_and_reports(run: Run, seconds: float, device: torch.device, processes: int = 1) -> None:
@@ -194,11 +196,12 @@ def _summary(run: Run, seconds: float, device: torch.device, evaluations: dict[s
 
 def _write_reports(run: Run, evaluations: dict[str, Evaluation]) -> None:
     """summary.json, report.txt (per-class metrics of test, else val, else train) and the plots."""
-    (run.path / "summary.json").write_text(json.dumps(run.summary, indent=2) + "\n")
+    files = RunFiles(run.path)
+    files.summary.write_text(json.dumps(run.summary, indent=2) + "\n")
     split = next(name for name in ("test", "val", "train") if name in evaluations)
     evaluation = evaluations[split]
     text = f"run {run.path}\n\n" + evaluation_report(split, evaluation, run.classes)
-    (run.path / "report.txt").write_text(text + "\n")
+    files.report.write_text(text + "\n")
     write_plots(run, split, evaluation)
 
 
@@ -208,17 +211,17 @@ def write_plots(run: Run, split: Optional[str] = None, evaluation: Optional[Eval
     feature, the data and the fitted line. Drawn from the saved run when no evaluation is given."""
     from redes.runs import plots
 
-    plot_dir = run.path / "plots"
-    plot_dir.mkdir(exist_ok=True)
-    written = [plots.learning_curves(run.history, plot_dir / "learning_curves.png")]
+    files = RunFiles(run.path)
+    files.plots.mkdir(exist_ok=True)
+    written = [plots.learning_curves(run.history, files.picture("learning_curves"))]
     split = split or next(name for name in ("test", "val", "train") if getattr(run.data, name) is not None)
     if run.classes:
         evaluation = evaluation or run.evaluate(split)
-        written.append(plots.confusion_matrix(evaluation, run.classes, plot_dir / "confusion_matrix.png", split))
+        written.append(plots.confusion_matrix(evaluation, run.classes, files.picture("confusion_matrix"), split))
     if run.classes and run.config.data.name in IMAGE_SHAPES:
-        written.append(plots.sample_grid(*_samples(run, split, evaluation), plot_dir / "samples.png"))
+        written.append(plots.sample_grid(*_samples(run, split, evaluation), files.picture("samples")))
     if run.task == "regression" and run.data.n_features == 1 and run.data.n_targets == 1:
-        written.append(plots.regression_fit(*_fit_line(run), plot_dir / "fit.png"))
+        written.append(plots.regression_fit(*_fit_line(run), files.picture("fit")))
     return written
 
 

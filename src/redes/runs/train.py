@@ -14,10 +14,10 @@ from redes.engines.sharded import leave
 from redes.errors import Diverged, RedesError, TrainingInterrupted
 from redes.nn.models import summary
 from redes.runs.setup import Setup, prepare
-from redes.runs.run import MODEL_FILE, Run, create_run_dir, save_run, write_summary_and_reports
+from redes.runs.layout import RunFiles
+from redes.runs.run import Run, create_run_dir, save_run, write_summary_and_reports
 
 ConfigLike = Union[Config, dict, str, Path, None]
-CHECKPOINT_FILE = "checkpoint.safetensors"
 
 
 def train(config: ConfigLike = None, *, out: Union[str, Path, None] = None, verbose: bool = True,
@@ -35,7 +35,7 @@ def train(config: ConfigLike = None, *, out: Union[str, Path, None] = None, verb
     run_dir = None
     if _is_main(setup):  # under torchrun, rank 0 alone writes the run directory
         run_dir = create_run_dir(out, cfg.data.name)
-        (run_dir / "config.yaml").write_text(cfg.to_yaml())
+        RunFiles(run_dir).config.write_text(cfg.to_yaml())
     return _train(setup, run_dir, verbose, stream or sys.stdout, snapshot=None, extra=callbacks)
 
 
@@ -45,18 +45,18 @@ def resume(run_dir: Union[str, Path], *, verbose: bool = True, stream: Optional[
     A checkpoint taken at an epoch boundary replays the interrupted epoch from its start; one taken by
     Ctrl-C continues mid-epoch. Either way the result is the run that was never interrupted, bit for bit.
     """
-    run_dir = Path(run_dir)
-    if not (run_dir / "config.yaml").is_file():
-        raise RedesError(f"{run_dir} is not a run directory (no config.yaml)")
-    if (run_dir / "summary.json").is_file():
+    run_dir, files = Path(run_dir), RunFiles(Path(run_dir))
+    if not files.config.is_file():
+        raise RedesError(f"{run_dir} is not a run directory (no {files.config.name})")
+    if files.summary.is_file():
         raise RedesError(f"{run_dir} already finished; nothing to resume")
-    if not (run_dir / CHECKPOINT_FILE).is_file():
-        raise RedesError(f"{run_dir} has no {CHECKPOINT_FILE} to resume from (train.checkpoint_every=0?)")
-    setup = prepare(load_config(run_dir / "config.yaml"))
-    state = load_tree(run_dir / CHECKPOINT_FILE, "checkpoint")
-    _restore(setup, state, run_dir / CHECKPOINT_FILE)
+    if not files.checkpoint.is_file():
+        raise RedesError(f"{run_dir} has no {files.checkpoint.name} to resume from (train.checkpoint_every=0?)")
+    setup = prepare(load_config(files.config))
+    state = load_tree(files.checkpoint, "checkpoint")
+    _restore(setup, state, files.checkpoint)
     if _is_main(setup):
-        CSVLogger(run_dir).rewrite(state["loop"]["history"])
+        CSVLogger(files.metrics, files.timing).rewrite(state["loop"]["history"])
     return _train(setup, run_dir if _is_main(setup) else None, verbose, stream or sys.stdout, state["loop"])
 
 
@@ -80,19 +80,21 @@ def _train(setup: Setup, run_dir: Optional[Path], verbose: bool, stream: IO[str]
 def _fit_and_save(setup: Setup, run_dir: Optional[Path], verbose: bool, stream: IO[str],
                   snapshot: Optional[dict], extra: Sequence[Callback]) -> Run:
     cfg, splits = setup.config, setup.splits
-    run = Run(cfg, setup.model, setup.loss, splits.task, splits.classes, splits.scaler, [], run_dir, _data=splits)
+    run = Run.trained(cfg, setup.model, setup.loss, splits, run_dir)
     if verbose:
         where = "resuming" if snapshot else "run"
         print(f"{where} {run_dir}\ndata {cfg.data.name}: {len(splits.train)} train, {_size(splits.val)} val, "
               f"{_size(splits.test)} test, {splits.n_features} features, task {splits.task}, loss {setup.loss}, "
               f"device {setup.device}\n\n{summary(setup.model)}\n", file=stream, flush=True)
-    callbacks = [CSVLogger(run_dir)] + ([ProgressBar(file=stream)] if verbose else []) if run_dir else []
-    if cfg.train.checkpoint_every and run_dir:
-        callbacks.append(Checkpoint(run_dir / CHECKPOINT_FILE, cfg.train.checkpoint_every, cfg.to_dict()))
+    files = RunFiles(run_dir) if run_dir else None
+    callbacks = [CSVLogger(files.metrics, files.timing)] + ([ProgressBar(file=stream)] if verbose else []) \
+        if files else []
+    if cfg.train.checkpoint_every and files:
+        callbacks.append(Checkpoint(files.checkpoint, cfg.train.checkpoint_every, cfg.to_dict()))
     if cfg.log.tensorboard and run_dir:
         from redes.runs.tensorboard import TensorBoardLogger
 
-        callbacks.append(TensorBoardLogger(run_dir / "tensorboard"))
+        callbacks.append(TensorBoardLogger(files.tensorboard))
     start = time.perf_counter()
     state = setup.fit([*callbacks, *extra], resume=snapshot)
     run.history = state.history
@@ -106,7 +108,7 @@ def _fit_and_save(setup: Setup, run_dir: Optional[Path], verbose: bool, stream: 
     processes = 1 if setup.world is None else setup.world.size
     write_summary_and_reports(run, time.perf_counter() - start, setup.device, processes)
     if verbose:
-        print("\n" + (run_dir / "report.txt").read_text(), file=stream, flush=True)
+        print("\n" + files.report.read_text(), file=stream, flush=True)
     return run
 
 
@@ -138,13 +140,13 @@ def _check_loop(loop: dict) -> None:
 def _divergence(setup: Setup, run: Run, where: tuple[int, int]) -> str:
     """Keep the last good weights as the run's model and say what probably went wrong."""
     epoch, step = where
-    checkpoint = run.path / CHECKPOINT_FILE if run.path else None
+    checkpoint = RunFiles(run.path).checkpoint if run.path else None
     if checkpoint is not None and checkpoint.is_file():
         good = load_tree(checkpoint, "checkpoint")
         _restore(setup, good, checkpoint)
         save_run(run)
         kept = (f"the last good checkpoint ({checkpoint}, {good['loop']['epoch'] - 1} epochs done) is kept and "
-                f"{run.path / MODEL_FILE} holds its weights")
+                f"{RunFiles(run.path).model} holds its weights")
     else:
         kept = "no checkpoint was written"
     cfg = setup.config

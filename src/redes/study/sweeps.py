@@ -25,6 +25,7 @@ from pydantic import Field
 
 from redes.config import Config, load_config
 from redes.errors import RedesError
+from redes.runs.layout import RunFiles
 from redes.study.study_file import BasedSpec, base_config, read_spec
 
 SPEC_FILE, RESULTS_FILE, FAILED_FILE = "sweep.yaml", "results.csv", "failed.txt"
@@ -148,7 +149,7 @@ def _claim(sweep_dir: Path, sweep: Sweep) -> None:
 
 
 def _finished(run_dir: Path) -> bool:
-    return (run_dir / "summary.json").is_file() or (run_dir / FAILED_FILE).is_file()
+    return RunFiles(run_dir).summary.is_file() or (run_dir / FAILED_FILE).is_file()
 
 
 def _run_points(points: list[Point], sweep_dir: Path, workers: int, total: int, stream: Optional[IO[str]]) -> None:
@@ -174,7 +175,7 @@ def _run_points(points: list[Point], sweep_dir: Path, workers: int, total: int, 
 
 def run_point(config: dict, run_dir: str, threads: int = 0) -> None:
     """Train one point into its run directory; resume it if a checkpoint is there; record a failure."""
-    from redes.runs.train import CHECKPOINT_FILE, resume, train
+    from redes.runs.train import resume, train
 
     if threads:
         import torch
@@ -182,7 +183,7 @@ def run_point(config: dict, run_dir: str, threads: int = 0) -> None:
         torch.set_num_threads(threads)
     path = Path(run_dir)
     try:
-        if (path / CHECKPOINT_FILE).is_file():
+        if RunFiles(path).checkpoint.is_file():
             resume(path, verbose=False)
         else:
             shutil.rmtree(path, ignore_errors=True)  # killed before its first checkpoint: nothing to keep
@@ -199,7 +200,7 @@ def results(sweep_dir: Path, sweep: Sweep) -> list[dict]:
         run_dir = sweep_dir / point.name
         row = {"point": point.name} | {key: _cell(point.values[key]) for key in sweep.axes}
         row["seed"] = point.values["train.seed"]
-        summary = _read_json(run_dir / "summary.json")
+        summary = RunFiles(run_dir).read_summary()
         row["status"] = "done" if summary else "failed" if (run_dir / FAILED_FILE).is_file() else "missing"
         for column in COLUMNS:
             split, _, metric = column.partition("_")
@@ -211,10 +212,6 @@ def results(sweep_dir: Path, sweep: Sweep) -> list[dict]:
 
 def _cell(value: Any) -> Any:
     return json.dumps(value) if isinstance(value, (list, dict)) else value
-
-
-def _read_json(path: Path) -> dict:
-    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def write_results(sweep_dir: Path, sweep: Sweep, rows: list[dict]) -> list[Path]:

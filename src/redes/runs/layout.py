@@ -1,0 +1,64 @@
+"""Every file of a run directory, by name: the one place they are spelled."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """The paths of one run directory's files (which exist depends on how far the run got)."""
+
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        """The fully resolved config, written before training starts."""
+        return self.root / "config.yaml"
+
+    @property
+    def metrics(self) -> Path:
+        """One row per epoch: the numbers, identical between identical runs."""
+        return self.root / "metrics.csv"
+
+    @property
+    def timing(self) -> Path:
+        """One row per epoch: its wall-clock seconds."""
+        return self.root / "timing.csv"
+
+    @property
+    def checkpoint(self) -> Path:
+        """Weights, optimizer state, random states, position and history: what `redes resume` needs."""
+        return self.root / "checkpoint.safetensors"
+
+    @property
+    def model(self) -> Path:
+        """The trained weights and the input scaling, with the spec that rebuilds the model."""
+        return self.root / "model.safetensors"
+
+    @property
+    def summary(self) -> Path:
+        """What `redes train --json` prints; written last, so a run with one has finished."""
+        return self.root / "summary.json"
+
+    def read_summary(self) -> dict:
+        """summary.json's object, or {} when the run has not finished."""
+        return json.loads(self.summary.read_text()) if self.summary.is_file() else {}
+
+    @property
+    def report(self) -> Path:
+        return self.root / "report.txt"
+
+    @property
+    def plots(self) -> Path:
+        return self.root / "plots"
+
+    @property
+    def tensorboard(self) -> Path:
+        return self.root / "tensorboard"
+
+    def picture(self, name: str) -> Path:
+        """plots/NAME.png: learning_curves, confusion_matrix, samples or fit."""
+        return self.plots / f"{name}.png"
