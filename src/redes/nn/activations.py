@@ -139,6 +139,20 @@ class HardSigmoid(Activation):
         return self.xp.where(self.inside, dy * (1 / 6), 0.0)
 
 
+class HardTanh(Activation):
+    """Slope 1 strictly inside (-1, 1), 0 outside (torch's hardtanh_backward)."""
+
+    name, help, torch_name, functional = "hardtanh", "clip(a, -1, 1)", "Hardtanh", "hardtanh"
+    equation, derivative, kinks = "clip({a}, -1, 1)", "1[-1 < {a} < 1]", (-1.0, 1.0)
+
+    def forward(self, u):
+        self.inside = (u > -1) & (u < 1)
+        return self.xp.clip(u, -1.0, 1.0)
+
+    def backward(self, dy):
+        return self.xp.where(self.inside, dy, 0.0)
+
+
 class LeakyReLU(Activation):
     name, help, torch_name, functional = "leaky_relu", "a where a > 0, else 0.01 a", "LeakyReLU", "leaky_relu"
     equation, derivative, note = "where({a} > 0, {a}, s·{a})", "where({a} > 0, 1, s)", "slope s = {slope:g}"
@@ -217,7 +231,7 @@ class Identity(Activation):
 
 
 ACTIVATIONS: dict[str, type[Activation]] = {kind.name: kind for kind in (
-    ReLU, Tanh, Sigmoid, HardSigmoid, LeakyReLU, GELU, ELU, SELU, SiLU, Softplus, Identity)}
+    ReLU, Tanh, Sigmoid, HardSigmoid, HardTanh, LeakyReLU, GELU, ELU, SELU, SiLU, Softplus, Identity)}
 HAND_WRITTEN = tuple(name for name, kind in ACTIVATIONS.items() if kind.hand_written)
 
 
