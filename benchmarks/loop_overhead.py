@@ -15,7 +15,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # a fresh clone finds redes
 
 import torch  # noqa: E402
-from redes.bench.suite import Sizes, loop_overhead, script_arguments, verdict  # noqa: E402
+from harness import script_arguments, verdict  # noqa: E402
+from redes.bench.suite import Sizes, loop_overhead  # noqa: E402
 
 
 def main(argv=None) -> int:

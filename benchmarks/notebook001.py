@@ -27,7 +27,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # a fresh clone finds redes
 
 import torch  # noqa: E402
-from redes.bench.suite import Sizes, best_of, notebook001, paired_ratio, script_arguments, verdict  # noqa: E402
+from harness import script_arguments, verdict  # noqa: E402
+from redes.bench.suite import Sizes, best_of, notebook001, paired_ratio  # noqa: E402
 from redes.devices import resolve_device  # noqa: E402
 from redes.errors import RedesError  # noqa: E402
 

@@ -32,7 +32,8 @@ from sklearn.neural_network import MLPClassifier as SklearnMLP  # noqa: E402
 
 import redes  # noqa: E402
 import torch  # noqa: E402
-from redes.bench.suite import interleaved, script_arguments, verdict  # noqa: E402
+from harness import script_arguments, verdict  # noqa: E402
+from redes.bench.suite import interleaved  # noqa: E402
 from redes.arrays import one_blas_thread  # noqa: E402
 
 HIDDEN, LR, MOMENTUM, ALPHA, BATCH = (128, 64), 0.05, 0.9, 1e-4, 32

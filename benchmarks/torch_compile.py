@@ -20,9 +20,38 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # a fresh clone finds redes
 
 import torch  # noqa: E402
-from redes.bench.suite import Sizes, best_of, compiled_against_eager, paired_ratio, script_arguments  # noqa: E402
+from harness import script_arguments  # noqa: E402
+from redes.bench.suite import NOTEBOOK001, WORKLOAD, Sizes, bench_engine, fit_epoch  # noqa: E402
+from redes.bench.suite import best_of, paired_ratio, timed_rounds  # noqa: E402
+from redes.data import Split  # noqa: E402
 from redes.devices import resolve_device  # noqa: E402
 from redes.errors import RedesError  # noqa: E402
+
+
+def inputs(samples: int, features: int, device: torch.device) -> Split:
+    """`samples` random inputs of `features` values and labels of 10 classes, on `device`, from seed 0."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(samples, features, generator=generator)
+    y = torch.randint(0, 10, (samples,), generator=generator)
+    return Split(x.to(device), y.to(device))
+
+
+def compiled_against_eager(sizes: Sizes, device: torch.device) -> dict[str, dict]:
+    """Per network (the notebook-001 MLP at batch 128 on `sizes.images` inputs, the 64-128-64-10 one at batch 32
+    on `sizes.samples`): seconds per epoch of redes' loop without and with train.compile, in each round
+    (`timed_rounds`), and the compiled engine's first epoch alone, compilation included."""
+    networks = {"notebook001": (NOTEBOOK001, 3072, sizes.images, 128), "small": (WORKLOAD, 64, sizes.samples, 32)}
+    result = {}
+    for name, (settings, n_in, samples, batch) in networks.items():
+        split = inputs(samples, n_in, device)
+        eager, _ = bench_engine(settings, n_in, 10, device)
+        compiled, _ = bench_engine(settings, n_in, 10, device, compile=True)
+        first = fit_epoch(compiled, split, batch)()
+        rounds = timed_rounds({"eager": fit_epoch(eager, split, batch),
+                               "compiled": fit_epoch(compiled, split, batch)}, sizes.repeats)
+        result[name] = {"rounds": rounds, "first_compiled_epoch": first,
+                        "graph_failed": getattr(compiled, "failed", False)}
+    return result
 
 
 def main(argv=None) -> int:

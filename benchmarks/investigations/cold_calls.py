@@ -18,10 +18,12 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))  # a fresh clone finds redes
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # and benchmarks/harness.py
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from redes.bench.suite import _engine, script_arguments  # noqa: E402
+from harness import script_arguments  # noqa: E402
+from redes.bench.suite import bench_engine  # noqa: E402
 from redes.data.batches import batches  # noqa: E402
 
 LOSSES = [torch.tensor(float(i)) for i in range(43)]
@@ -38,8 +40,8 @@ CALLS = {  # one epoch's end in miniature: torch's calls and NumPy's
 
 def main(argv=None) -> int:
     args = script_arguments(__doc__, argv, steps=43, rounds=100)
-    engine, _ = _engine({"model": {"hidden": [128, 64]}, "optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.9}},
-                        64, 10, torch.device("cpu"), engine="manual", backend="numpy")
+    settings = {"model": {"hidden": [128, 64]}, "optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.9}}
+    engine, _ = bench_engine(settings, 64, 10, torch.device("cpu"), engine="manual", backend="numpy")
     generator = torch.Generator().manual_seed(0)
     x, y = torch.randn(args.steps * 32, 64, generator=generator), torch.randint(0, 10, (args.steps * 32,))
     cut = list(batches(x.numpy(), y.numpy(), 32, "shuffle", generator))

@@ -18,7 +18,7 @@ from typing import Callable
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))  # a fresh clone finds redes
 
 import torch  # noqa: E402
-from redes.bench.suite import NOTEBOOK001, _engine, _fit_epoch  # noqa: E402
+from redes.bench.suite import NOTEBOOK001, bench_engine, fit_epoch  # noqa: E402
 from redes.data import Split  # noqa: E402
 from redes.data.batches import index_chunks  # noqa: E402
 
@@ -71,13 +71,13 @@ def kernel_table(run: Callable[[], object], steps: int, rows: int = 14) -> list[
 def graphed(split: Split, device: torch.device, steps_per_call: int = 0, **train):
     """The notebook-001 engine (`train` settings on top; `steps_per_call` steps a graph where given, else the
     engine's own), its timed epoch, and its captured full chunk."""
-    engine, _ = _engine(NOTEBOOK001, 3072, 10, device, **train)
+    engine, _ = bench_engine(NOTEBOOK001, 3072, 10, device, **train)
     engine.steps_per_call = steps_per_call or engine.steps_per_call
-    fit_epoch = _fit_epoch(engine, split, BATCH)
+    epoch = fit_epoch(engine, split, BATCH)
     for _ in range(2):
-        fit_epoch()  # warm-up: both chunk shapes (a full chunk, the epoch's last) are captured here
+        epoch()  # warm-up: both chunk shapes (a full chunk, the epoch's last) are captured here
     full = engine.steps_per_call * BATCH
-    return engine, fit_epoch, next(c for c in engine.graphs.values() if len(c.index) == full)
+    return engine, epoch, next(c for c in engine.graphs.values() if len(c.index) == full)
 
 
 def main() -> int:
@@ -85,7 +85,7 @@ def main() -> int:
         sys.exit("benchmarks/investigations/gpu_step_parts.py needs a CUDA GPU")
     device = torch.device("cuda")
     x, y = torch.randn(IMAGES, 3072, device=device), torch.randint(0, 10, (IMAGES,), device=device)
-    engine, fit_epoch, captured = graphed(Split(x, y), device)
+    engine, fit_fp32, captured = graphed(Split(x, y), device)
     engine_tf32, fit_tf32, captured_tf32 = graphed(Split(x, y), device, precision="tf32")
     _, fit_64, _ = graphed(Split(x, y), device, steps_per_call=64)
     _, fit_64_tf32, _ = graphed(Split(x, y), device, steps_per_call=64, precision="tf32")
@@ -105,7 +105,7 @@ def main() -> int:
         "GPU time per replay, tf32": replay_gpu_time(captured_tf32.graph),
     }
     rows = {
-        "fit epoch": min(fit_epoch() for _ in range(3)) / STEPS * 1e6,
+        "fit epoch": min(fit_fp32() for _ in range(3)) / STEPS * 1e6,
         "fit epoch, tf32": min(fit_tf32() for _ in range(3)) / STEPS * 1e6,
         "fit epoch, 64 steps a graph": min(fit_64() for _ in range(3)) / STEPS * 1e6,
         "  the same, tf32": min(fit_64_tf32() for _ in range(3)) / STEPS * 1e6,

@@ -20,11 +20,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))  # a fresh clone finds redes
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # and benchmarks/harness.py
 
 import torch  # noqa: E402
 from torch.profiler import profile  # noqa: E402
 from redes.bench import baselines  # noqa: E402
-from redes.bench.suite import NOTEBOOK001, _engine, script_arguments  # noqa: E402
+from harness import script_arguments  # noqa: E402
+from redes.bench.suite import NOTEBOOK001, bench_engine  # noqa: E402
 from redes.devices import keep_freed_host_memory  # noqa: E402
 
 BATCH = 128
@@ -38,8 +40,8 @@ def main(argv=None) -> int:
     x = baselines.flat_inputs(images)
     cut = [(x[i:i + BATCH].clone(), labels[i:i + BATCH].clone()) for i in range(0, len(x) - BATCH + 1, BATCH)]
     cpu = torch.device("cpu")
-    module, _ = _engine(NOTEBOOK001, 3072, 10, cpu)
-    manual, _ = _engine(NOTEBOOK001, 3072, 10, cpu, engine="manual")
+    module, _ = bench_engine(NOTEBOOK001, 3072, 10, cpu)
+    manual, _ = bench_engine(NOTEBOOK001, 3072, 10, cpu, engine="manual")
     model, optimizer, loss_fn = module.model, module.optimizer, module.loss_fn
     operands = baselines.matmul_operands([3072, 512, 256, 10], BATCH, cpu)
 

@@ -16,8 +16,8 @@ Array = Any  # a NumPy array or a torch tensor
 
 
 def namespace(backend: str):
-    """The array API namespace of `backend`: NumPy's own (NumPy >= 2.1 implements the standard; the
-    array-api-compat wrappers cost microseconds a call), or array-api-compat's torch."""
+    """The array API namespace of `backend`: NumPy's own (NumPy >= 2.1 implements the standard, and
+    calling it directly skips the array-api-compat wrappers' per-call Python), or array-api-compat's torch."""
     if backend == "numpy":
         return _NUMPY
     import array_api_compat.torch as xp
@@ -26,10 +26,10 @@ def namespace(backend: str):
 
 
 class _NumPyNamespace:
-    """NumPy, with `sum`, `max` and `reshape` called as the ufunc reductions and array method they wrap:
-    np.sum's, np.max's and np.reshape's Python layer costs about 1.5 µs a call, and a small network's step
-    makes a dozen of them in about 150 µs. Same signatures as NumPy's; anything but an array with at
-    least one dimension, or an argument the shortcut does not take, goes to NumPy's own function."""
+    """NumPy, with `sum`, `max` and `reshape` called as the ufunc reductions and array method they wrap,
+    skipping np.sum's, np.max's and np.reshape's Python layer, which a small network's step calls a dozen
+    times and notices. Same signatures as NumPy's; anything but an array with at least one dimension, or an
+    argument the shortcut does not take, goes to NumPy's own function."""
 
     def __getattr__(self, name: str):
         value = getattr(np, name)
@@ -156,8 +156,8 @@ def _blas(name: str, dtype):
 def one_blas_thread():
     """A context in which NumPy's and SciPy's BLAS run on one thread (threadpoolctl), restored on exit.
 
-    Their BLAS threads and torch's thread pool, spinning on 2 cores, made the NumPy backend's steps
-    10-20x slower inside the training loop (benchmarks/profile_step.py).
+    Inside the training loop their BLAS threads and torch's thread pool would compete for the same cores,
+    each spinning while the other works (docs/benchmarks.md, section 4).
     """
     return _blas_controller().limit(limits=1, user_api="blas")
 

@@ -68,9 +68,9 @@ def keep_freed_host_memory() -> bool:
     library is not glibc.
 
     A training step frees and allocates again the same arrays every step (activations, gradients: 0.25-6 MB
-    each for the notebook-001 MLP). Given back, each returns as fresh pages, one page fault per 4 KB: 10% of
-    a CPU step here (docs/benchmarks.md). The process's resident memory then stays near its peak, as it
-    does on a GPU under PyTorch's caching allocator.
+    each for the notebook-001 MLP). Given back to the OS, each returns as fresh pages, one page fault per
+    4 KB (what that costs: docs/benchmarks.md, the speed options, train.fast). The process's resident memory
+    then stays near its peak, as it does on a GPU under PyTorch's caching allocator.
     """
     if platform.libc_ver()[0] != "glibc":
         return False

@@ -74,13 +74,14 @@ def paired_ratio(rounds: dict[str, list[float]], numerator: str, denominator: st
     return statistics.median(a / b for a, b in zip(rounds[numerator], rounds[denominator]))
 
 
-def _engine(settings: dict, n_in: int, n_out: int, device: torch.device, **train):
+def bench_engine(settings: dict, n_in: int, n_out: int, device: torch.device, **train):
+    """The engine and config of the network `settings` on `device`, weights from seed 0; `train` sets train.* keys."""
     cfg = load_config(base=settings, settings={f"train.{k}": v for k, v in train.items()})
     model = build_model(cfg.model, n_in, n_out, torch.Generator().manual_seed(0)).to(device)
     return build_engine(cfg.train, model, "cross_entropy", cfg.optimizer, cfg.regularization), cfg
 
 
-def _fit_epoch(engine, split: Split, batch_size: int, seed: int = 0) -> Callable[[], float]:
+def fit_epoch(engine, split: Split, batch_size: int, seed: int = 0) -> Callable[[], float]:
     """One timed epoch of redes' loop (the training part of `redes train`) over a device-resident split."""
     generator = torch.Generator().manual_seed(seed)
 
@@ -99,9 +100,9 @@ def notebook001(sizes: Sizes, device: torch.device = torch.device("cpu")) -> dic
     without its CUDA graphs, and in tf32), and the forward and backward matrix products alone."""
     images, labels = baselines.cifar_shaped(sizes.images)
     split = Split(baselines.flat_inputs(images).to(device), labels.to(device))
-    engine, cfg = _engine(NOTEBOOK001, 3072, 10, device)
-    bf16, _ = _engine(NOTEBOOK001, 3072, 10, device, precision="bf16")
-    manual, _ = _engine(NOTEBOOK001, 3072, 10, device, engine="manual")
+    engine, cfg = bench_engine(NOTEBOOK001, 3072, 10, device)
+    bf16, _ = bench_engine(NOTEBOOK001, 3072, 10, device, precision="bf16")
+    manual, _ = bench_engine(NOTEBOOK001, 3072, 10, device, engine="manual")
     model = copy.deepcopy(engine.model)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9)  # the notebook's
     loader = baselines.notebook_loader(images, labels, 128, sizes.workers)
@@ -109,16 +110,16 @@ def notebook001(sizes: Sizes, device: torch.device = torch.device("cpu")) -> dic
     steps = math.ceil(sizes.images / 128)
     candidates = {
         "dataloader": lambda: baselines.notebook_epoch(model, optimizer, loader, device),
-        "redes": _fit_epoch(engine, split, 128),
-        "redes_bf16": _fit_epoch(bf16, split, 128),
-        "redes_manual": _fit_epoch(manual, split, 128),
+        "redes": fit_epoch(engine, split, 128),
+        "redes_bf16": fit_epoch(bf16, split, 128),
+        "redes_manual": fit_epoch(manual, split, 128),
         "matmul": lambda: baselines.matmul_steps(operands, steps),
     }
     if device.type == "cuda":
-        eager, _ = _engine(NOTEBOOK001, 3072, 10, device, cuda_graph=False)
-        tf32, _ = _engine(NOTEBOOK001, 3072, 10, device, precision="tf32")
-        candidates["redes_eager"] = _fit_epoch(eager, split, 128)
-        candidates["redes_tf32"] = _fit_epoch(tf32, split, 128)
+        eager, _ = bench_engine(NOTEBOOK001, 3072, 10, device, cuda_graph=False)
+        tf32, _ = bench_engine(NOTEBOOK001, 3072, 10, device, precision="tf32")
+        candidates["redes_eager"] = fit_epoch(eager, split, 128)
+        candidates["redes_tf32"] = fit_epoch(tf32, split, 128)
     return timed_rounds(candidates, sizes.repeats)
 
 
@@ -129,20 +130,20 @@ def loop_overhead(sizes: Sizes, batch_size: int = 2) -> dict[str, float]:
     n = sizes.tiny_steps * batch_size
     x, y = torch.randn(n, 16, generator=generator), torch.randint(0, 4, (n,), generator=generator)
     settings = {"model": {"hidden": [32]}, "optimizer": {"name": "sgd", "lr": 0.01, "momentum": 0.9}}
-    engine, cfg = _engine(settings, 16, 4, torch.device("cpu"))
+    engine, cfg = bench_engine(settings, 16, 4, torch.device("cpu"))
     model = copy.deepcopy(engine.model)
     optimizer, loss_fn = build_optimizer(cfg.optimizer, model), loss_function("cross_entropy")
 
     def bare() -> float:  # the batches are cut inside bare_epoch's timed loop, as redes' loop cuts them
         order = torch.randperm(n, generator=generator)
         return baselines.bare_epoch(model, optimizer, loss_fn, ((x[i], y[i]) for i in order.split(batch_size)))
-    times = interleaved({"bare": bare, "redes": _fit_epoch(engine, Split(x, y), batch_size)}, sizes.repeats)
+    times = interleaved({"bare": bare, "redes": fit_epoch(engine, Split(x, y), batch_size)}, sizes.repeats)
     return {name: seconds / sizes.tiny_steps for name, seconds in times.items()}
 
 
-def _workload(samples: int, device: torch.device, seed: int = 0, features: int = 64) -> Split:
+def _workload(samples: int, device: torch.device, seed: int = 0) -> Split:
     generator = torch.Generator().manual_seed(seed)
-    x = torch.randn(samples, features, generator=generator)
+    x = torch.randn(samples, 64, generator=generator)
     y = torch.randint(0, 10, (samples,), generator=generator)
     return Split(x.to(device), y.to(device))
 
@@ -156,8 +157,8 @@ def engines(sizes: Sizes, batch_size: int = 32) -> dict[str, float]:
     runs = {}
     for name in ("module", "autograd", "manual/torch", "manual/numpy"):
         engine, _, backend = name.partition("/")
-        built, _ = _engine(WORKLOAD, 64, 10, cpu, engine=engine, backend=backend or "torch")
-        runs[name] = _fit_epoch(built, split, batch_size)
+        built, _ = bench_engine(WORKLOAD, 64, 10, cpu, engine=engine, backend=backend or "torch")
+        runs[name] = fit_epoch(built, split, batch_size)
     return interleaved(runs, sizes.repeats)
 
 
@@ -169,28 +170,10 @@ def cpu_vs_gpu(sizes: Sizes) -> Optional[dict[int, dict[str, float]]]:
     for batch in sizes.gpu_batches:
         runs = {}
         for device in (torch.device("cpu"), torch.device("cuda")):
-            engine, _ = _engine(WORKLOAD, 64, 10, device)
-            runs[device.type] = _fit_epoch(engine, _workload(sizes.samples, device), batch)
+            engine, _ = bench_engine(WORKLOAD, 64, 10, device)
+            runs[device.type] = fit_epoch(engine, _workload(sizes.samples, device), batch)
         runs["cuda"]()  # warm-up: CUDA context, kernels, allocator
         result[batch] = interleaved(runs, sizes.repeats)
-    return result
-
-
-def compiled_against_eager(sizes: Sizes, device: torch.device) -> dict[str, dict]:
-    """Per network (the notebook-001 MLP at batch 128 on `sizes.images` inputs, the 64-128-64-10 one at batch 32
-    on `sizes.samples`): seconds per epoch of redes' loop without and with train.compile, in each round
-    (`timed_rounds`), and the compiled engine's first epoch alone, compilation included."""
-    networks = {"notebook001": (NOTEBOOK001, 3072, sizes.images, 128), "small": (WORKLOAD, 64, sizes.samples, 32)}
-    result = {}
-    for name, (settings, n_in, samples, batch) in networks.items():
-        split = _workload(samples, device, features=n_in)
-        eager, _ = _engine(settings, n_in, 10, device)
-        compiled, _ = _engine(settings, n_in, 10, device, compile=True)
-        first = _fit_epoch(compiled, split, batch)()
-        rounds = timed_rounds({"eager": _fit_epoch(eager, split, batch),
-                               "compiled": _fit_epoch(compiled, split, batch)}, sizes.repeats)
-        result[name] = {"rounds": rounds, "first_compiled_epoch": first,
-                        "graph_failed": getattr(compiled, "failed", False)}
     return result
 
 
@@ -234,28 +217,3 @@ def format_table(result: dict) -> str:
     device = "-" if memory["device_mb"] is None else f"{memory['device_mb']:.0f} MB"
     lines += ["", f"peak memory: host {memory['host_mb']} MB, device {device}"]
     return "\n".join(lines)
-
-
-def verdict(name: str, ratio: float, target: float, at_least: bool) -> str:
-    """One benchmark line: the ratio, its target and whether it is met."""
-    met = ratio >= target if at_least else ratio <= target
-    return f"{name:<34} {ratio:6.2f}x   target {'>=' if at_least else '<='} {target}x   {'met' if met else 'MISSED'}"
-
-
-def script_arguments(doc: str, argv, device: bool = False, **sizes: int):
-    """The options of a script in benchmarks/: its sizes (`--name N`, defaults given), --json, --device
-    where the script takes one, and --threads N, which sets torch's intra-op threads for the whole
-    process (on a loaded machine, fewer threads than cores can be many times faster: docs/benchmarks.md)."""
-    import argparse
-
-    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
-    for name, default in sizes.items():
-        parser.add_argument(f"--{name}", type=int, default=default)
-    if device:
-        parser.add_argument("--device", default="cpu", help="where the model and redes' data live: cpu or cuda")
-    parser.add_argument("--threads", type=int, default=0, help="torch's intra-op threads (0: its default)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    return args

@@ -159,7 +159,8 @@ class TrainConfig(_Section):
                             "batch on the GPU (module engine on CUDA): auto (on there), true or false")
     compile: bool = Field(False, description="torch.compile the training step's forward (and with it the backward): "
                                              "fewer, fused kernels where launches or memory passes dominate (GPU); "
-                                             "slower on a 2-core CPU (docs/benchmarks.md); module/autograd engines")
+                                             "off by default, as it did not help on the CPU (docs/benchmarks.md); "
+                                             "module/autograd engines")
     device: str = Field("auto", pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$",
                         description="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
     seed: int = Field(0, description="seeds the split, the initial weights, dropout and the batch order")

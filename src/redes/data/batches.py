@@ -43,10 +43,10 @@ def batches(x: Batchable, y: Batchable, batch_size: int, sampler: str,
     """Yield (x, y) mini-batches for one epoch; the indices move to the data's device once per epoch.
 
     Samples are gathered a chunk of batches at a time (about GATHER_BYTES of x), and the batches are
-    views of the chunk: one index operation per chunk instead of two per batch (at batch 2, that was
-    a few microseconds of a step of about a hundred). NumPy arrays (the manual engine on NumPy) are cut by
-    NumPy into NumPy batches, in the same order: the torch calls of an epoch cost that engine as much as
-    steps do (docs/benchmarks.md §3).
+    views of the chunk: one index operation per chunk instead of two per batch, which matters at tiny
+    batches, where a step is short. NumPy arrays (the manual engine on NumPy) are cut by NumPy into NumPy
+    batches, in the same order, so that engine's epoch makes no torch call (a torch call between NumPy
+    steps is slow: docs/benchmarks.md, section 3).
     """
     order = epoch_order(len(x), batch_size, sampler, generator)
     if order is None:
@@ -65,8 +65,8 @@ def _split(a: Batchable, size: int) -> Sequence[Batchable]:
 
 
 def _gather(a: Batchable, index: Batchable) -> Batchable:
-    """The rows of `a` at `index`; index_select, not a[index], for a tensor: on the CPU, advanced indexing took
-    6-8x as long for the same rows."""
+    """The rows of `a` at `index`; index_select for a tensor, which is faster than advanced indexing a[index]
+    on the CPU (docs/benchmarks.md, the speed options)."""
     return a.index_select(0, index) if isinstance(a, torch.Tensor) else a[index]
 
 

@@ -20,8 +20,8 @@ def build_optimizer(cfg: OptimizerConfig, model: nn.Module, fast: bool = True,
     """torch.optim's SGD, Adam or AdamW over all the model's parameters, with the config's settings.
 
     `fast`: the fused kernel (one pass over each parameter, its gradient and state) on CPU and CUDA,
-    where torch's default is a Python loop over parameters on the CPU (50-100x slower for the
-    notebook-001 MLP); it differs from the loop by rounding only (benchmarks/notebook001.py).
+    where torch's default on the CPU is a Python loop over parameters (docs/benchmarks.md, the speed
+    options, train.fast); it differs from the loop by rounding only (tests/test_fast.py).
     `l2`: an L2 penalty l2 * sum W² applied as its gradient, weight decay 2 * l2 on the penalized
     weight matrices (a parameter group of their own), on top of the config's weight decay.
     """

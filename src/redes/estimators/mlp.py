@@ -170,8 +170,8 @@ class _BaseMLP(BaseEstimator):
 
     def _engine_and_backend(self) -> tuple[str, str]:
         """`engine` and `backend` with "auto" resolved. auto: the manual engine on NumPy for a small network on
-        the CPU (a step under _SMALL_STEP multiply-adds, where per-call costs dominate and NumPy's are the
-        lowest), else the module engine; the same numbers either way, up to rounding (docs/scikit-learn.md)."""
+        the CPU (a step under _SMALL_STEP multiply-adds, mostly the cost of each call, lower in NumPy than in
+        torch), else the module engine; the same numbers either way, up to rounding (docs/scikit-learn.md)."""
         engine, backend, cpu = self.engine, self.backend, self._device().type == "cpu"
         if engine == "auto":
             batch = 200 if self.batch_size == "auto" else self.batch_size

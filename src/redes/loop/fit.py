@@ -81,7 +81,7 @@ def global_rng_seeded_from(generator: torch.Generator, device: torch.device,
         if resume is None:
             seed = int(torch.randint(2**62, (1,), generator=generator))
             # on the CPU, only the CPU's generator: torch.manual_seed also queues a seed for every other
-            # device type, with a stack trace each (about 1 ms a fit), and leaves them reseeded
+            # device type (each with a stack trace, a cost every small fit pays) and leaves them reseeded
             if devices:
                 torch.manual_seed(seed)
             else:

@@ -56,7 +56,7 @@ class EpochTotals:
     def rows(self) -> tuple[Array, Array]:
         """The steps' losses, penalties and sizes as one (3, steps) float64 array (zero where not done), and
         the correct predictions (), in the steps' arrays: NumPy's for an engine on NumPy, whose epoch's end then
-        makes no torch call (each would cost it about a tenth of a step: docs/benchmarks.md §3)."""
+        makes no torch call (a torch call between NumPy steps is slow: docs/benchmarks.md, section 3)."""
         numpy = bool(self.losses) and isinstance(self.losses[0], np.ndarray)
         xp, on = (np, {}) if numpy else (torch, {"device": self.device})
         if self.base:

@@ -273,7 +273,7 @@ class ClampedBCE:
         xp = self.xp
         self.p, self.y = p, xp.reshape(xp.astype(y, p.dtype), (-1, 1))
         self.clamped = xp.clip(p, self.eps, 1 - self.eps)
-        # a sum over B (not xp.mean, which costs NumPy more on a tiny batch)
+        # the mean over B as a sum / B: NumPy's sum has the namespace's shortcut (redes.arrays), its mean none
         return -xp.sum(self.y * xp.log(self.clamped) + (1 - self.y) * xp.log(1 - self.clamped)) / p.shape[0]
 
     def backward(self):
