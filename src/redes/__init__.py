@@ -4,6 +4,7 @@ Importing redes is cheap: torch and the rest load when a function needs them.
 """
 
 from redes.errors import RedesError
+from redes.lazy import lazy_names
 
 __version__ = "0.1.0"
 __all__ = ["Config", "MLPClassifier", "MLPRegressor", "RedesError", "Run", "build_model", "evaluate", "fit",
@@ -17,12 +18,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):
-    """Resolve the public names on first use, so `import redes` does not import torch."""
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'redes' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)

@@ -140,17 +140,20 @@ def _section_type(annotation: Any) -> Optional[type[BaseModel]]:
     return None
 
 
+def first_error(exc: ValidationError) -> tuple[str, str, Any]:
+    """pydantic's first complaint as (dotted key, "" for the whole; its message; the value it got)."""
+    error = exc.errors()[0]
+    return ".".join(str(part) for part in error["loc"]), error["msg"].removeprefix("Value error, "), error.get("input")
+
+
 def explain_validation(exc: ValidationError) -> str:
     """The first validation error in one line, naming the key and the type it expects."""
-    error = exc.errors()[0]
-    key = ".".join(str(part) for part in error["loc"])
-    message = error["msg"].removeprefix("Value error, ")
+    key, message, got = first_error(exc)
     if not key:
         return f"config: {message}"
     if message.startswith(key):
         return f"config: {message}"
-    expected = _expected_type(error["loc"])
-    got = error.get("input")
+    expected = _expected_type(exc.errors()[0]["loc"])
     return f"config key {key}: {message}" + (f" (expected {expected}, got {got!r})" if expected else "")
 
 

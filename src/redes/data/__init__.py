@@ -3,6 +3,8 @@
 Names resolve on first use, so the config can read the source table without importing torch.
 """
 
+from redes.lazy import lazy_names
+
 _LAZY = {
     "load_data": "redes.data.splits", "Splits": "redes.data.splits", "Split": "redes.data.splits",
     "Scaler": "redes.data.splits", "SPLIT_NAMES": "redes.data.splits",
@@ -12,15 +14,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'redes.data' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)

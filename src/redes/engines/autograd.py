@@ -5,12 +5,12 @@ from __future__ import annotations
 import torch
 
 from redes.arrays import namespace
-from redes.engines.base import StepResult, map_arrays
+from redes.engines.base import HandWrittenRate, StepResult, map_arrays
 from redes.engines.module import ModuleEngine
 from redes.manual import optim as manual_optim
 
 
-class AutogradEngine(ModuleEngine):
+class AutogradEngine(HandWrittenRate, ModuleEngine):
     """Gradients from autograd, the update by hand (p -= lr * g) under no_grad, then the gradients zeroed."""
 
     def _build_optimizer(self, cfg: OptimizerConfig):
@@ -24,14 +24,6 @@ class AutogradEngine(ModuleEngine):
         with torch.no_grad():
             self.optimizer.step([p.grad for p in self.params])
         return result
-
-    @property
-    def lr(self) -> float:
-        return self.optimizer.lr
-
-    @lr.setter
-    def lr(self, value: float) -> None:
-        self.optimizer.lr = value
 
     def state_dict(self) -> dict:
         return self.optimizer.state_dict()

@@ -75,9 +75,26 @@ class Engine(ABC):
     def gradients(self) -> list:
         """The gradients the last step used, in `model.parameters()` order."""
 
+    @property
+    def device(self) -> torch.device:
+        """Where the model's parameters are, and with them the steps' work."""
+        return next(self.model.parameters()).device
+
     def running(self) -> contextlib.AbstractContextManager:
         """The context the training loop holds while it steps (nothing to set up here)."""
         return contextlib.nullcontext()
+
+
+class HandWrittenRate:
+    """`lr` for an engine whose optimizer is one of redes.manual's: the optimizer's own `lr`, read at each step."""
+
+    @property
+    def lr(self) -> float:
+        return self.optimizer.lr
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        self.optimizer.lr = value
 
 
 def map_arrays(state, convert):

@@ -66,7 +66,7 @@ class GraphedEngine(ModuleEngine):
     def __init__(self, model, loss: str, optimizer, regularization, fast: bool = True, precision: str = "fp32",
                  compiled: bool = False):
         super().__init__(model, loss, optimizer, regularization, fast, precision, compiled)
-        device = next(model.parameters()).device
+        device = self.device
         if precision == "bf16":  # autocast's cache of cast weights must not outlive a capture
             self.autocast = functools.partial(torch.autocast, device.type, dtype=torch.bfloat16, cache_enabled=False)
         self.stream = torch.cuda.Stream(device)
@@ -77,7 +77,7 @@ class GraphedEngine(ModuleEngine):
 
     def _build_optimizer(self, cfg):
         optimizer = _capturable(super()._build_optimizer(cfg))
-        device = next(self.model.parameters()).device
+        device = self.device
         dtype = torch.float32 if device.type == "cuda" else torch.float64  # as the fused kernels read it there
         for group in optimizer.param_groups:
             if group.get("fused") or (group.get("capturable") and cfg.name != "sgd"):  # they read a tensor rate

@@ -11,13 +11,13 @@ from torch import nn
 from redes.arrays import Array, namespace, one_blas_thread
 from redes.config import OptimizerConfig, RegularizationConfig
 from redes.data import Split
-from redes.engines.base import Engine, StepResult, map_arrays
+from redes.engines.base import Engine, HandWrittenRate, StepResult, map_arrays
 from redes.engines.module import l2_as_weight_decay
 from redes.manual import optim as manual_optim
 from redes.manual.network import Network
 
 
-class ManualEngine(Engine):
+class ManualEngine(HandWrittenRate, Engine):
     """The hand-written network and optimizer on `backend` arrays that share the model's memory.
 
     `fast` (train.fast): the model's parameters are moved into one buffer (`Network`'s `one_buffer`) and
@@ -67,14 +67,6 @@ class ManualEngine(Engine):
         """On NumPy, the split as NumPy arrays sharing its memory: the loop cuts NumPy batches."""
         return (split.x.numpy(), split.y.numpy()) if self.backend == "numpy" else (split.x, split.y)
 
-    @property
-    def lr(self) -> float:
-        return self.optimizer.lr
-
-    @lr.setter
-    def lr(self, value: float) -> None:
-        self.optimizer.lr = value
-
     def step(self, x: Array, y: Array) -> StepResult:
         """One step on a batch of the backend's arrays (`arrays`) or of torch tensors; the result in the
         backend's arrays: on NumPy, no torch call a step."""
@@ -104,8 +96,7 @@ class ManualEngine(Engine):
         return map_arrays(state, lambda a: torch.from_numpy(a.copy()) if isinstance(a, np.ndarray) else a)
 
     def load_state_dict(self, state: dict) -> None:
-        device = next(self.model.parameters()).device
-        to_backend = (lambda t: t.numpy().copy()) if self.backend == "numpy" else (lambda t: t.to(device))
+        to_backend = (lambda t: t.numpy().copy()) if self.backend == "numpy" else (lambda t: t.to(self.device))
         state = map_arrays(state, to_backend)
         if self.update_grads is not None:
             state = {k: self._grouped(v) if isinstance(v, list) else v for k, v in state.items()}

@@ -91,7 +91,7 @@ class ModuleEngine(Engine):
         self.l1, self.l2 = regularization.l1, regularization.l2
         self.l2_as_decay = False  # set by _build_optimizer
         self.optimizer = self._build_optimizer(optimizer)
-        device = next(model.parameters()).device.type
+        device = self.device.type
         self.autocast = functools.partial(torch.autocast, device, dtype=torch.bfloat16) if precision == "bf16" \
             else contextlib.nullcontext
         self.matmuls = tf32_matmuls if precision == "tf32" else contextlib.nullcontext

@@ -66,7 +66,7 @@ class ShardedEngine(ModuleEngine):
                  regularization: RegularizationConfig, world: World, fast: bool = True):
         super().__init__(model, loss, optimizer, regularization, fast)
         self.world = world
-        device = next(model.parameters()).device
+        device = self.device
         self.ddp = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
                                                        else None)
 

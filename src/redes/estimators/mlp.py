@@ -29,6 +29,7 @@ from redes.engines import build_engine
 from redes.estimators.params import as_value_errors, check_params, hidden_widths
 from redes.nn.activations import HAND_WRITTEN
 from redes.nn.models import build_model
+from redes.loop.evaluate import model_outputs
 from redes.loop.fit import fit as fit_loop
 
 
@@ -219,12 +220,7 @@ class _BaseMLP(BaseEstimator):
 
     def _forward(self, x: torch.Tensor) -> np.ndarray:
         """model_'s raw outputs in eval mode (no dropout, batch-norm running statistics), as float64."""
-        was_training = self.model_.training
-        self.model_.eval()
-        with torch.inference_mode():
-            outputs = torch.cat([self.model_(chunk) for chunk in x.split(4096)])
-        self.model_.train(was_training)
-        return outputs.double().cpu().numpy()
+        return model_outputs(self.model_, x).double().cpu().numpy()
 
     def _outputs(self, X) -> np.ndarray:
         check_is_fitted(self)

@@ -11,6 +11,7 @@ from typing import Callable, Iterator, Optional
 import numpy as np
 from pydantic import ValidationError
 
+from redes.config import first_error
 from redes.errors import RedesError, did_you_mean
 from redes.nn.activations import ACTIVATIONS, HAND_WRITTEN
 
@@ -66,10 +67,8 @@ def as_value_errors(owner: str) -> Iterator[None]:
     try:
         yield
     except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(map(str, error["loc"]))
-        message = error["msg"].removeprefix("Value error, ")
-        raise ValueError(f"{owner}: {where + '=' + repr(error['input']) + ': ' if where else ''}{message}") from None
+        where, message, got = first_error(exc)
+        raise ValueError(f"{owner}: {where + '=' + repr(got) + ': ' if where else ''}{message}") from None
     except RedesError as exc:  # its train.* config keys are this estimator's parameters
         raise ValueError(f"{owner}: {str(exc).replace('train.', '')}") from None
 

@@ -31,19 +31,26 @@ class Evaluation:
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, split: Split, loss: str, batch_size: int = 4096) -> Evaluation:
-    """Mean loss and metrics of `model` in eval mode over `split`, in fixed-size batches (same numbers every time)."""
+def model_outputs(model: nn.Module, x: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
+    """`model`'s raw outputs for `x` in eval mode (no dropout, batch norm's running statistics), in fixed-size
+    batches so that the numbers never depend on how many rows are asked for at once; its mode is given back."""
     was_training = model.training
     model.eval()
+    try:
+        return torch.cat([model(part) for part in x.split(batch_size)])
+    finally:
+        model.train(was_training)
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, split: Split, loss: str, batch_size: int = 4096) -> Evaluation:
+    """Mean loss and metrics of `model` in eval mode over `split`, in fixed-size batches (same numbers every time)."""
     loss_fn = loss_function(loss)
+    outputs = model_outputs(model, split.x, batch_size)
     total = torch.zeros((), dtype=torch.float64, device=split.x.device)
-    predicted = []
-    for x, y in zip(split.x.split(batch_size), split.y.split(batch_size)):
-        outputs = model(x)
-        total += loss_fn(outputs, y) * len(x)
-        predicted.append(predictions(outputs, loss))
-    model.train(was_training)
-    predicted_all = torch.cat(predicted).cpu()
+    for part, y in zip(outputs.split(batch_size), split.y.split(batch_size)):
+        total += loss_fn(part, y) * len(y)
+    predicted_all = predictions(outputs, loss).cpu()
     target = split.y.cpu()
     classify = classifies(loss)
     return Evaluation(loss=(total / len(split)).item(),

@@ -26,6 +26,7 @@ class Loss:
     task: str  # the task `loss.name: auto` picks it for
     classifies: bool = True
     recompute: bool = False  # whether its backward can recompute a forward value instead of reusing it
+    functional: str  # the same loss in torch.nn.functional
 
     def __init__(self, xp, reuse: bool = True):
         from redes import arrays
@@ -44,7 +45,9 @@ class Loss:
     @classmethod
     def function(cls, outputs, y):
         """The mean loss of a batch from raw outputs, by torch (softmax and sigmoid inside, in stable forms)."""
-        raise NotImplementedError
+        from torch.nn import functional as F
+
+        return getattr(F, cls.functional)(outputs, y)
 
     @classmethod
     def predictions(cls, outputs: Array) -> Array:
@@ -82,6 +85,7 @@ class SoftmaxCrossEntropy(Loss):
     never built (the true classes' logits are picked by index)."""
 
     name, help, task = "cross_entropy", "softmax cross-entropy over one logit per class", "classification"
+    functional = "cross_entropy"
     rows = None  # 0..B-1 for the current batch size
 
     @classmethod
@@ -91,12 +95,6 @@ class SoftmaxCrossEntropy(Loss):
     @classmethod
     def output_width(cls, n_classes, n_targets):
         return n_classes
-
-    @classmethod
-    def function(cls, outputs, y):
-        from torch.nn import functional as F
-
-        return F.cross_entropy(outputs, y)
 
     @classmethod
     def predictions(cls, outputs):
@@ -152,6 +150,7 @@ class SigmoidBCE(Loss):
     pass, else sigmoid(u) is recomputed."""
 
     name, help, task, recompute = "bce", "binary cross-entropy on one logit (two classes)", "binary", True
+    functional = "binary_cross_entropy_with_logits"
 
     def __init__(self, xp, reuse: bool = True):
         super().__init__(xp, reuse)
@@ -168,10 +167,8 @@ class SigmoidBCE(Loss):
         return 1
 
     @classmethod
-    def function(cls, outputs, y):
-        from torch.nn import functional as F
-
-        return F.binary_cross_entropy_with_logits(outputs.squeeze(1), y.to(outputs.dtype))
+    def function(cls, outputs, y):  # one logit a sample against 0/1 labels
+        return super().function(outputs.squeeze(1), y.to(outputs.dtype))
 
     @classmethod
     def predictions(cls, outputs):
@@ -218,6 +215,7 @@ class MSE(Loss):
     """Mean of (u - y)² over every element; dL/du = 2 (u - y) / (B * k)."""
 
     name, help, task, classifies = "mse", "mean squared error (regression)", "regression", False
+    functional = "mse_loss"
 
     @classmethod
     def refusal(cls, task, n_classes):
@@ -229,12 +227,6 @@ class MSE(Loss):
     @classmethod
     def output_width(cls, n_classes, n_targets):
         return n_targets
-
-    @classmethod
-    def function(cls, outputs, y):
-        from torch.nn import functional as F
-
-        return F.mse_loss(outputs, y)
 
     @classmethod
     def equations(cls, u, shape, reuse, name):

@@ -22,7 +22,7 @@ from redes.nn.losses import predictions, probabilities
 from redes.nn.models import build_model, count_parameters
 from redes.runs.layout import RunFiles
 from redes.runs.reports import evaluation_report
-from redes.loop.evaluate import Evaluation, evaluate
+from redes.loop.evaluate import Evaluation, evaluate, model_outputs
 
 @dataclass
 class Run:
@@ -52,11 +52,15 @@ class Run:
         return next(self.model.parameters()).device
 
     @property
+    def dtype(self) -> torch.dtype:
+        return next(self.model.parameters()).dtype
+
+    @property
     def data(self) -> Splits:
         """The run's splits on the CPU (ready for NumPy and scikit-learn); `evaluate` uses them on the model's
         device."""
         if self._cpu_data is None:
-            self._cpu_data = self._splits().to(torch.device("cpu"), next(self.model.parameters()).dtype)
+            self._cpu_data = self._splits().to(torch.device("cpu"), self.dtype)
         return self._cpu_data
 
     def _splits(self) -> Splits:
@@ -67,7 +71,7 @@ class Run:
             if splits.n_features != n_in:
                 raise RedesError(f"data {self.config.data.name!r} has {splits.n_features} features but the "
                                  f"model of {self.path or 'this run'} expects {n_in}")
-            self._data = splits.to(torch.device("cpu"), next(self.model.parameters()).dtype)
+            self._data = splits.to(torch.device("cpu"), self.dtype)
         return self._data
 
     def evaluate(self, split: str = "test") -> Evaluation:
@@ -80,12 +84,9 @@ class Run:
         """Metrics, per-class precision/recall/F1 and the confusion matrix of one split, as text."""
         return evaluation_report(split, self.evaluate(split), self.classes)
 
-    @torch.inference_mode()
     def _outputs(self, x: np.ndarray | torch.Tensor) -> torch.Tensor:
-        self.model.eval()
-        inputs = self.scaler(x).to(self.device, next(self.model.parameters()).dtype)
-        size = self.config.train.eval_batch_size
-        return torch.cat([self.model(part) for part in inputs.split(size)]).cpu()
+        inputs = self.scaler(x).to(self.device, self.dtype)
+        return model_outputs(self.model, inputs, self.config.train.eval_batch_size).cpu()
 
     def predict(self, x: np.ndarray | torch.Tensor) -> np.ndarray:
         """Class indices (into `classes`) or regression values for raw, unscaled inputs (N, n_features)."""

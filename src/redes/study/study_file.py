@@ -12,7 +12,7 @@ from typing import Any, TypeVar, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from redes.config import load_config
+from redes.config import first_error, load_config
 from redes.errors import RedesError, did_you_mean
 
 Spec = TypeVar("Spec", bound=BaseModel)
@@ -47,9 +47,8 @@ def read_spec(path: Union[str, Path], model: type[Spec], kind: str) -> Spec:
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(map(str, error["loc"])) or "the file"
-        raise RedesError(f"{kind} file {path}: {where}: {error['msg'].removeprefix('Value error, ')}") from None
+        where, message, _ = first_error(exc)
+        raise RedesError(f"{kind} file {path}: {where or 'the file'}: {message}") from None
 
 
 def base_config(base: Union[str, dict], settings: dict[str, Any], path: Union[str, Path], kind: str) -> dict:
