@@ -1,4 +1,4 @@
-"""The `redes` command: parse the arguments (arguments.py), make one library call per subcommand."""
+"""The `redes` command: parse the arguments (parser.py), make one library call per subcommand."""
 
 from __future__ import annotations
 
@@ -123,13 +123,13 @@ def _check(args) -> int:
 
 def _plot(args) -> int:
     from redes.runs.run import load_run, write_plots
-    from redes.study.sweeps import SPEC_FILE, redraw
+    from redes.study.sweeps import SWEEP_FILE, redraw
 
     if args.run_dir == "activations" and not Path(args.run_dir).is_dir():
         return _plot_activations(Path(args.out or "activations.png"))
     if args.out is not None:
         raise RedesError("--out is for 'redes plot activations'; a run's pictures go to RUN_DIR/plots")
-    is_sweep = (Path(args.run_dir) / SPEC_FILE).is_file()
+    is_sweep = (Path(args.run_dir) / SWEEP_FILE).is_file()
     for path in redraw(args.run_dir) if is_sweep else write_plots(load_run(args.run_dir)):
         print(path)
     return 0

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from redes.loop.callbacks import Callback
 from redes.config import load_config
 from redes.errors import Diverged, RedesError
-from redes.study.study_file import BasedSpec, base_config, read_spec
+from redes.study.study_file import StudyFile, base_config, read_study_file
 
 BEST_FILE, TRIALS_FILE = "best.yaml", "trials.csv"
 
@@ -74,8 +74,8 @@ class Pruner(BaseModel):
     warmup_epochs: int = Field(0, ge=0, description="epochs of each trial never pruned")
 
 
-class SearchSpec(BasedSpec):
-    """What a search file holds: `base:` and `set:` (see BasedSpec), then these."""
+class SearchFile(StudyFile):
+    """What a search file holds: `base:` and `set:` (see StudyFile), then these."""
 
     params: dict[str, Param] = Field(description="dotted config key -> its choices or range")
     metric: Literal["val_accuracy", "val_loss", "train_accuracy", "train_loss"] = Field(
@@ -105,17 +105,17 @@ def _decode(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) and value[:1] in "[{" else value
 
 
-def load_search(path: Union[str, Path]) -> tuple[SearchSpec, dict]:
+def load_search(path: Union[str, Path]) -> tuple[SearchFile, dict]:
     """The validated search file and its resolved base config (as a mapping)."""
-    spec = read_spec(path, SearchSpec, "search")
-    base = base_config(spec.base, spec.set, path, "search")
-    for key, param in spec.params.items():  # every key and every choice must make a valid config
+    plan = read_study_file(path, SearchFile, "search")
+    base = base_config(plan.base, plan.set, path, "search")
+    for key, param in plan.params.items():  # every key and every choice must make a valid config
         for value in param.choices or [param.low, param.high]:
             try:
                 load_config(base=base, settings={key: value})
             except RedesError as exc:
                 raise RedesError(f"search file {path}: params.{key}: {exc}") from None
-    return spec, base
+    return plan, base
 
 
 class ReportToTrial(Callback):
@@ -146,17 +146,17 @@ def run_search(search_file: Union[str, Path], out: Union[str, Path, None] = None
     import optuna
 
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeats: stable enough
-    spec, base = load_search(search_file)
+    plan, base = load_search(search_file)
     search_dir = Path(out) if out is not None else Path("searches") / Path(search_file).stem
     search_dir.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(storage=_storage(storage or f"sqlite:///{(search_dir / 'study.db').absolute()}"),
-                                sampler=_sampler(spec, spec.seed if seed is None else seed),
-                                pruner=_pruner(spec.pruner), study_name=spec.name or Path(search_file).stem,
-                                direction=spec.direction, load_if_exists=True)
-    objective = _Objective(spec, base, search_dir)
-    study.optimize(objective, n_trials=trials or spec.trials)
-    write_outcome(study, spec, base, search_dir)
+                                sampler=_sampler(plan, plan.seed if seed is None else seed),
+                                pruner=_pruner(plan.pruner), study_name=plan.name or Path(search_file).stem,
+                                direction=plan.direction, load_if_exists=True)
+    objective = _Objective(plan, base, search_dir)
+    study.optimize(objective, n_trials=trials or plan.trials)
+    write_outcome(study, plan, base, search_dir)
     return search_dir, study
 
 
@@ -192,12 +192,12 @@ def _lost_table_race(exc: Exception) -> bool:
     return isinstance(exc, IntegrityError) or (isinstance(exc, ProgrammingError) and "already exists" in str(exc))
 
 
-def _sampler(spec: SearchSpec, seed: Optional[int]):
+def _sampler(plan: SearchFile, seed: Optional[int]):
     import optuna
 
-    if spec.sampler == "grid":
-        return optuna.samplers.GridSampler({k: p.grid(k) for k, p in spec.params.items()}, seed=seed)
-    kind = optuna.samplers.RandomSampler if spec.sampler == "random" else optuna.samplers.TPESampler
+    if plan.sampler == "grid":
+        return optuna.samplers.GridSampler({k: p.grid(k) for k, p in plan.params.items()}, seed=seed)
+    kind = optuna.samplers.RandomSampler if plan.sampler == "random" else optuna.samplers.TPESampler
     return kind(seed=seed)
 
 
@@ -212,18 +212,18 @@ def _pruner(pruner: Pruner):
 class _Objective:
     """One trial: the sampled values set into the base config, trained into trials/trial-NNNN."""
 
-    def __init__(self, spec: SearchSpec, base: dict, search_dir: Path):
-        self.spec, self.base, self.search_dir = spec, base, search_dir
+    def __init__(self, plan: SearchFile, base: dict, search_dir: Path):
+        self.plan, self.base, self.search_dir = plan, base, search_dir
 
     def __call__(self, trial) -> float:
         import optuna
 
         from redes.runs.train import train
 
-        settings = {key: param.suggest(trial, key) for key, param in self.spec.params.items()}
+        settings = {key: param.suggest(trial, key) for key, param in self.plan.params.items()}
         run_dir = self.search_dir / "trials" / f"trial-{trial.number:04d}"
         trial.set_user_attr("run_dir", str(run_dir.absolute()))
-        report = ReportToTrial(trial, self.spec.metric)
+        report = ReportToTrial(trial, self.plan.metric)
         try:
             run = train(load_config(base=self.base, settings=settings), out=run_dir, verbose=False,
                         callbacks=[report])
@@ -231,35 +231,35 @@ class _Objective:
             trial.set_user_attr("error", str(exc))
             return float("nan")
         if report.missing:
-            raise RedesError(f"the runs do not report {self.spec.metric} (no validation split, or a regression?); "
+            raise RedesError(f"the runs do not report {self.plan.metric} (no validation split, or a regression?); "
                              f"set metric: in the search file to one they report")
         if report.pruned_at is not None:
             raise optuna.TrialPruned(f"pruned after epoch {report.pruned_at}")
-        return run.history[-1][self.spec.metric]
+        return run.history[-1][self.plan.metric]
 
 
-def best_config(study, spec: SearchSpec, base: dict):
+def best_config(study, plan: SearchFile, base: dict):
     """The config of the best finished trial, ready for `redes train`."""
     params = {key: _decode(value) for key, value in study.best_trial.params.items()}
-    return load_config(base=base, settings={key: params[key] for key in spec.params if key in params})
+    return load_config(base=base, settings={key: params[key] for key in plan.params if key in params})
 
 
-def write_outcome(study, spec: SearchSpec, base: dict, search_dir: Path) -> None:
+def write_outcome(study, plan: SearchFile, base: dict, search_dir: Path) -> None:
     """best.yaml (when a trial finished) and trials.csv: every trial of the study, numbered."""
     from optuna.trial import TrialState
 
     with open(search_dir / TRIALS_FILE, "w", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(["trial", "state", spec.metric, *spec.params, "epochs", "run_dir"])
+        writer.writerow(["trial", "state", plan.metric, *plan.params, "epochs", "run_dir"])
         for trial in study.get_trials(deepcopy=False):
             last = max(trial.intermediate_values, default=None)
             writer.writerow([trial.number, trial.state.name.lower(), trial.value,
-                             *[_encode(_decode(trial.params.get(k))) for k in spec.params], last,
+                             *[_encode(_decode(trial.params.get(k))) for k in plan.params], last,
                              trial.user_attrs.get("run_dir")])
     if study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         header = (f"# best trial {study.best_trial.number} of study {study.study_name}: "
-                  f"{spec.metric} {study.best_value:.6g}\n# train it: redes train {search_dir / BEST_FILE}\n")
-        (search_dir / BEST_FILE).write_text(header + best_config(study, spec, base).to_yaml())
+                  f"{plan.metric} {study.best_value:.6g}\n# train it: redes train {search_dir / BEST_FILE}\n")
+        (search_dir / BEST_FILE).write_text(header + best_config(study, plan, base).to_yaml())
 
 
 def describe_outcome(study, search_dir: Path) -> dict:

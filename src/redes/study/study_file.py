@@ -1,6 +1,6 @@
 """Sweep and search files: YAML read into a pydantic model, with the base config they start from.
 
-Both kinds name a base config (a mapping, or a config file relative to the spec file) and may `set:`
+Both kinds name a base config (a mapping, or a config file relative to the sweep or search file) and may `set:`
 dotted keys on top of it, so a preset can reuse a notebook's config and change only what it studies.
 """
 
@@ -15,10 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from redes.config import first_error, load_config
 from redes.errors import RedesError, did_you_mean
 
-Spec = TypeVar("Spec", bound=BaseModel)
+Kind = TypeVar("Kind", bound=BaseModel)
 
 
-class BasedSpec(BaseModel):
+class StudyFile(BaseModel):
     """The keys every sweep and search file has: the base config and the keys it changes in it."""
 
     model_config = ConfigDict(extra="forbid")
@@ -28,7 +28,7 @@ class BasedSpec(BaseModel):
                                 "base (e.g. train.epochs: 10)")
 
 
-def read_spec(path: Union[str, Path], model: type[Spec], kind: str) -> Spec:
+def read_study_file(path: Union[str, Path], model: type[Kind], kind: str) -> Kind:
     """The file validated as `model`; an unknown key suggests the nearest, a bad value names its field."""
     path = Path(path)
     if not path.is_file():
@@ -52,7 +52,7 @@ def read_spec(path: Union[str, Path], model: type[Spec], kind: str) -> Spec:
 
 
 def base_config(base: Union[str, dict], settings: dict[str, Any], path: Union[str, Path], kind: str) -> dict:
-    """The resolved config (a mapping) the spec starts from: `base` with its `set:` keys applied."""
+    """The resolved config (a mapping) the sweep or search starts from: `base` with its `set:` keys applied."""
     path = Path(path)
     try:
         start = base if isinstance(base, dict) else load_config(path.parent / base).to_dict()

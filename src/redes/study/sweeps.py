@@ -26,15 +26,15 @@ from pydantic import Field
 from redes.config import Config, load_config
 from redes.errors import RedesError
 from redes.runs.layout import RunFiles
-from redes.study.study_file import BasedSpec, base_config, read_spec
+from redes.study.study_file import StudyFile, base_config, read_study_file
 
-SPEC_FILE, RESULTS_FILE, FAILED_FILE = "sweep.yaml", "results.csv", "failed.txt"
+SWEEP_FILE, RESULTS_FILE, FAILED_FILE = "sweep.yaml", "results.csv", "failed.txt"
 METRICS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy")
 COLUMNS = ("epochs", "seconds_per_epoch", "parameters") + METRICS
 
 
-class SweepSpec(BasedSpec):
-    """What a sweep file holds: `base:` and `set:` (see BasedSpec), then these."""
+class SweepFile(StudyFile):
+    """What a sweep file holds: `base:` and `set:` (see StudyFile), then these."""
 
     axes: dict[str, list[Any]] = Field(description="dotted config key -> the values it takes, e.g. "
                                        "train.batch_size: [2, 32, 1000]")
@@ -74,8 +74,8 @@ class Sweep:
 
 def load_sweep(path: Union[str, Path]) -> Sweep:
     """Read and validate a sweep file; every point's config is validated before anything runs."""
-    spec = read_spec(path, SweepSpec, "sweep")
-    sweep = Sweep(base_config(spec.base, spec.set, path, "sweep"), spec.axes, spec.seeds)
+    plan = read_study_file(path, SweepFile, "sweep")
+    sweep = Sweep(base_config(plan.base, plan.set, path, "sweep"), plan.axes, plan.seeds)
     _check_axes(sweep, Path(path))
     return sweep
 
@@ -128,24 +128,24 @@ def redraw(sweep_dir: Union[str, Path]) -> list[Path]:
     """Write a sweep directory's results.csv and plots again from its run directories (`redes plot SWEEP_DIR`)."""
     sweep_dir = Path(sweep_dir)
     try:
-        spec = yaml.safe_load((sweep_dir / SPEC_FILE).read_text())
-        sweep = Sweep(**spec)
+        plan = yaml.safe_load((sweep_dir / SWEEP_FILE).read_text())
+        sweep = Sweep(**plan)
     except (OSError, yaml.YAMLError, TypeError, KeyError):
-        raise RedesError(f"{sweep_dir / SPEC_FILE}: not the sweep.yaml that redes sweep writes") from None
+        raise RedesError(f"{sweep_dir / SWEEP_FILE}: not the sweep.yaml that redes sweep writes") from None
     return write_results(sweep_dir, sweep, results(sweep_dir, sweep))
 
 
 def _claim(sweep_dir: Path, sweep: Sweep) -> None:
     """Create the sweep directory, or check that the one there holds this same sweep."""
-    spec_file = sweep_dir / SPEC_FILE
-    if spec_file.is_file():
-        if yaml.safe_load(spec_file.read_text()) != json.loads(json.dumps(sweep.to_dict())):
-            raise RedesError(f"{sweep_dir} holds a different sweep ({spec_file}); choose another --out")
+    kept = sweep_dir / SWEEP_FILE
+    if kept.is_file():
+        if yaml.safe_load(kept.read_text()) != json.loads(json.dumps(sweep.to_dict())):
+            raise RedesError(f"{sweep_dir} holds a different sweep ({kept}); choose another --out")
         return
     if sweep_dir.exists() and (not sweep_dir.is_dir() or any(sweep_dir.iterdir())):
         raise RedesError(f"{sweep_dir} exists and is not a sweep directory; choose another --out")
     sweep_dir.mkdir(parents=True, exist_ok=True)
-    spec_file.write_text(yaml.safe_dump(sweep.to_dict(), sort_keys=False))
+    kept.write_text(yaml.safe_dump(sweep.to_dict(), sort_keys=False))
 
 
 def _finished(run_dir: Path) -> bool:
