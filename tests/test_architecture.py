@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).parent.parent / "src" / "redes"
 # config derives its choices from are stage 0: they import no stage.
 STAGES = ["config", "data", "nn", "manual", "engines", "loop", "runs", "study", "estimators", "bench", "cli"]
 FOUNDATION = {"redes.errors", "redes.arrays", "redes.devices", "redes.checkpoint", "redes.lazy"}
-TABLES = {"redes.nn.activations", "redes.nn.losses", "redes.data.sources", "redes.engines.optimizers"}
+TABLES = {"redes.nn.activations", "redes.nn.losses", "redes.nn.optimizers", "redes.data.sources"}
 
 
 def _module_name(path: Path) -> str:

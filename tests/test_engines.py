@@ -168,8 +168,8 @@ def test_add_product_and_add_scaled_update_numpy_and_torch_arrays_in_place(layou
 @pytest.mark.parametrize("weight_decay", [0.0, 0.1])
 def test_hand_written_sgd_follows_torch_optim(backend, momentum, nesterov, weight_decay):
     from redes.config import OptimizerConfig
-    from redes.manual import optim
     from redes.arrays import namespace
+    from redes.nn.optimizers import SGD
 
     generator = torch.Generator().manual_seed(0)
     shapes = [(4, 3), (4,), (2, 4)]
@@ -178,7 +178,7 @@ def test_hand_written_sgd_follows_torch_optim(backend, momentum, nesterov, weigh
     ours = [p.clone() for p in reference]
     convert = (lambda t: t.numpy()) if backend == "numpy" else (lambda t: t)
     cfg = OptimizerConfig(name="sgd", lr=0.1, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
-    hand = optim.build(namespace(backend), [convert(p) for p in ours], cfg)
+    hand = SGD(namespace(backend), [convert(p) for p in ours], cfg)
     torch_sgd = torch.optim.SGD([p.requires_grad_() for p in reference], lr=0.1, momentum=momentum,
                                 nesterov=nesterov, weight_decay=weight_decay)
     for step in grads:
@@ -237,3 +237,14 @@ def test_settings_that_do_not_fit_the_device_fail_before_the_data_is_read(tmp_pa
                              ("train.cuda_graph=true", "train.cuda_graph=true needs train.engine=module on a CUDA")):
         with pytest.raises(RedesError, match=message):  # not the missing file
             prepare(load_config(overrides=["data.name=file", f"data.path={missing}", "train.device=cpu", setting]))
+
+
+def test_the_optimizer_table_names_torch_optim_classes_and_the_configs_choices():
+    from redes.config import OptimizerConfig, describe_keys
+    from redes.nn.optimizers import OPTIMIZERS
+
+    for name, kind in OPTIMIZERS.items():
+        assert OptimizerConfig(name=name).name == name and f"{name}: {kind.help}" in describe_keys()
+        assert issubclass(getattr(torch.optim, kind.torch_name), torch.optim.Optimizer)
+    with pytest.raises(ValueError, match="sgd"):
+        OptimizerConfig(name="rmsprop")

@@ -13,6 +13,7 @@ from redes.data.sources import SOURCES
 from redes.errors import RedesWarning, did_you_mean
 from redes.nn.activations import ACTIVATIONS
 from redes.nn.losses import LOSSES
+from redes.nn.optimizers import OPTIMIZERS
 
 
 class _Section(BaseModel):
@@ -110,7 +111,8 @@ class LossConfig(_Section):
 
 
 class OptimizerConfig(_Section):
-    name: Literal["sgd", "adam", "adamw"] = Field("adam", description="sgd, adam or adamw")
+    name: Literal[tuple(OPTIMIZERS)] = Field(
+        "adam", description="; ".join(f"{name}: {kind.help}" for name, kind in OPTIMIZERS.items()))
     lr: float = Field(1e-3, gt=0, description="learning rate")
     momentum: float = Field(0.0, ge=0, description="sgd: momentum")
     nesterov: bool = Field(False, description="sgd: Nesterov momentum (needs momentum > 0)")

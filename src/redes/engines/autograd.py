@@ -7,7 +7,7 @@ import torch
 from redes.arrays import namespace
 from redes.engines.base import HandWrittenRate, StepResult, map_arrays
 from redes.engines.module import ModuleEngine
-from redes.manual import optim as manual_optim
+from redes.nn.optimizers import OPTIMIZERS
 
 
 class AutogradEngine(HandWrittenRate, ModuleEngine):
@@ -15,7 +15,7 @@ class AutogradEngine(HandWrittenRate, ModuleEngine):
 
     def _build_optimizer(self, cfg: OptimizerConfig):
         self.params = list(self.model.parameters())
-        return manual_optim.build(namespace("torch"), [p.detach() for p in self.params], cfg)
+        return OPTIMIZERS[cfg.name](namespace("torch"), [p.detach() for p in self.params], cfg)
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> StepResult:
         for p in self.params:

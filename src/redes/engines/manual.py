@@ -13,7 +13,8 @@ from redes.config import OptimizerConfig, RegularizationConfig
 from redes.data import Split
 from redes.engines.base import Engine, HandWrittenRate, StepResult, map_arrays
 from redes.engines.module import l2_as_weight_decay
-from redes.manual import optim as manual_optim
+from redes.manual.optim import SGDThroughProducts
+from redes.nn.optimizers import OPTIMIZERS, SGD
 from redes.manual.network import Network
 
 
@@ -47,10 +48,10 @@ class ManualEngine(HandWrittenRate, Engine):
         else:
             params, self.update_grads = net.params, None
             decays = net.decays(weight_decay, optimizer.weight_decay)
-        self.optimizer = manual_optim.build(xp, params, optimizer, decays)
-        fused = fast and net.penalty_gradient is None and isinstance(self.optimizer, manual_optim.SGD) \
+        self.optimizer = OPTIMIZERS[optimizer.name](xp, params, optimizer, decays)
+        fused = fast and net.penalty_gradient is None and isinstance(self.optimizer, SGD) \
             and self.optimizer.applies_in_backward
-        self.sgd_in_backward = manual_optim.SGDThroughProducts(self.optimizer, net, weight_decay,
+        self.sgd_in_backward = SGDThroughProducts(self.optimizer, net, weight_decay,
                                                                optimizer.weight_decay) if fused else None
         self.last_grads = None
 

@@ -13,11 +13,12 @@ from redes.config import OptimizerConfig, RegularizationConfig
 from redes.engines.base import Engine, StepResult
 from redes.errors import RedesError
 from redes.nn.losses import loss_function, penalized_weights, weight_penalty
+from redes.nn.optimizers import OPTIMIZERS
 
 
 def build_optimizer(cfg: OptimizerConfig, model: nn.Module, fast: bool = True,
                     l2: float = 0.0) -> torch.optim.Optimizer:
-    """torch.optim's SGD, Adam or AdamW over all the model's parameters, with the config's settings.
+    """The torch.optim optimizer the config names, over all the model's parameters, with the config's settings.
 
     `fast`: the fused kernel (one pass over each parameter, its gradient and state) on CPU and CUDA,
     where torch's default on the CPU is a Python loop over parameters (docs/benchmarks.md, the speed
@@ -34,11 +35,9 @@ def build_optimizer(cfg: OptimizerConfig, model: nn.Module, fast: bool = True,
         groups = [{"params": [p for p in params if id(p) in penalized], "weight_decay": cfg.weight_decay + 2 * l2},
                   {"params": [p for p in params if id(p) not in penalized]}]
         groups = [group for group in groups if group["params"]]
-    if cfg.name == "sgd":
-        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
-                               weight_decay=cfg.weight_decay, **speed)
-    kind = torch.optim.Adam if cfg.name == "adam" else torch.optim.AdamW
-    return kind(groups, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay, **speed)
+    kind = OPTIMIZERS[cfg.name]
+    return getattr(torch.optim, kind.torch_name)(groups, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                                                 **kind.torch_options(cfg), **speed)
 
 
 @contextlib.contextmanager
@@ -70,8 +69,8 @@ def compile_errors() -> Iterator[None]:
 
 def l2_as_weight_decay(fast: bool, l2: float, cfg: OptimizerConfig) -> bool:
     """Whether an L2 penalty is applied as the optimizer's weight decay 2 l2 on the weight matrices (train.fast,
-    SGD or Adam: both add the decay to the gradient, as the penalty would; AdamW's decay is decoupled)."""
-    return fast and l2 > 0 and cfg.name in ("sgd", "adam")
+    an optimizer that adds the decay to the gradient, as the penalty would: not AdamW, whose decay is decoupled)."""
+    return fast and l2 > 0 and OPTIMIZERS[cfg.name].decay_in_gradient
 
 
 class ModuleEngine(Engine):

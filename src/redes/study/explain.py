@@ -18,6 +18,7 @@ from redes.errors import RedesError
 from redes.nn.losses import loss_of, output_width, resolve_loss
 from redes.nn.activations import activation_of
 from redes.nn.models import build_model
+from redes.nn.optimizers import OPTIMIZERS
 
 Row = tuple[str, str, str, str]  # (tensor, shape, "= formula", note)
 
@@ -45,7 +46,7 @@ def explain(model: nn.Sequential, loss: str, batch_size: int, *, reuse: bool = T
              f"backward {'reuse' if reuse else 'recompute'}", "", "Forward", *_table(forward),
              "", "Backward (chain rule, from the loss to the input)", *_table(backward)]
     if optimizer is not None:
-        lines += ["", *_update(optimizer)]
+        lines += ["", *OPTIMIZERS[optimizer.name].equations(optimizer)]
     lines += ["", "Parameters", *_parameter_table(steps, model)]
     return "\n".join(lines)
 
@@ -145,28 +146,6 @@ def _penalty_rows(l1: float, l2: float, n_weights: int) -> list[Row]:
     terms = (["l1·Σ|W|"] if l1 else []) + (["l2·ΣW²"] if l2 else [])
     values = ", ".join(f"{k} = {v:g}" for k, v in (("l1", l1), ("l2", l2)) if v)
     return [("L", "()", f"= L_data + {' + '.join(terms)}", f"over W1..W{n_weights}, not biases; {values}")]
-
-
-def _update(opt: OptimizerConfig) -> list[str]:
-    """The optimizer's update of every parameter θ from its gradient, as redes.manual.optim computes it."""
-    wd = "wd·θ" if opt.weight_decay else ""
-    head = f"Update ({opt.name}, lr = {opt.lr:g}" + (f", wd = {opt.weight_decay:g}" if wd else "")
-    if opt.name == "sgd":
-        lines = ["  g = dL/dθ" + (f" + {wd}" if wd else "")]
-        if opt.momentum:
-            head += f", momentum μ = {opt.momentum:g}" + (", nesterov" if opt.nesterov else "")
-            step = "θ ← θ - lr·(g + μ·b)" if opt.nesterov else "θ ← θ - lr·b"
-            lines += ["  b ← μ·b + g    (b = g at the first step)", f"  {step}"]
-        else:
-            lines.append("  θ ← θ - lr·g")
-        return [head + ") for every parameter θ", *lines]
-    beta1, beta2 = opt.betas
-    head += f", β1 = {beta1:g}, β2 = {beta2:g}, ε = 1e-08, t = step count"
-    decay = ["  θ ← (1 - lr·wd)·θ    (decoupled weight decay)"] if wd and opt.name == "adamw" else []
-    gradient = "  g = dL/dθ" + (f" + {wd}" if wd and opt.name == "adam" else "")
-    moments = "  m ← β1·m + (1 - β1)·g,   v ← β2·v + (1 - β2)·g²"
-    return [head + ") for every parameter θ", *decay, gradient, moments,
-            "  θ ← θ - lr/(1 - β1ᵗ) · m / (√v / √(1 - β2ᵗ) + ε)"]
 
 
 def _parameter_table(steps: list[_Step], model: nn.Module) -> list[str]:
