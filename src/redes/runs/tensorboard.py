@@ -40,7 +40,7 @@ class TensorBoardLogger(Callback):
         for key, tag in TAGS.items():
             if key in logs:
                 writer.add_scalar(tag, logs[key], epoch)
-        writer.add_scalar("learning_rate", learning_rate(state.engine.optimizer), epoch)
+        writer.add_scalar("learning_rate", state.engine.lr, epoch)
         grads = state.engine.gradients()  # those of the epoch's last step: evaluation leaves them alone
         for i, (name, p) in enumerate(state.engine.model.named_parameters()):
             writer.add_histogram(f"weights/{name}", p.detach(), epoch)
@@ -51,11 +51,6 @@ class TensorBoardLogger(Callback):
     def on_train_end(self, state: "FitState") -> None:
         if self.writer is not None:
             self.writer.close()
-
-
-def learning_rate(optimizer) -> float:
-    """torch.optim's first parameter group's lr, or a hand-written optimizer's `lr`."""
-    return optimizer.param_groups[0]["lr"] if hasattr(optimizer, "param_groups") else optimizer.lr
 
 
 def require_tensorboard():
