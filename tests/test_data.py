@@ -420,3 +420,25 @@ def test_numpy_arrays_are_cut_into_the_tensors_batches(monkeypatch, sampler):
     for (ax, ay), (tx, ty) in zip(arrays, tensors):
         assert isinstance(ax, np.ndarray) and isinstance(ay, np.ndarray)
         assert np.array_equal(ax, tx.numpy()) and np.array_equal(ay, ty.numpy())
+
+
+@pytest.mark.parametrize("name, key, value", [("digits", "path", "mine.csv"), ("digits", "n_samples", 50),
+                                              ("bernoulli", "noise", 0.5), ("file", "vocab", 20),
+                                              ("cifar10", "target", 0), ("linear", "download", False)])
+def test_a_key_the_source_does_not_read_is_an_error(name, key, value, cli):
+    from redes.data.sources import SOURCES
+
+    assert key not in SOURCES[name].keys
+    result = cli("train", "--set", f"data.name={name}", "--set", f"data.{key}={value}")
+    assert result.status == 2 and result.err.count("\n") == 1
+    assert f"data.{key} is not read by data.name={name}" in result.err
+
+
+def test_every_key_a_source_declares_is_accepted_and_a_default_is_never_an_error():
+    from redes.config import DataConfig
+    from redes.data.sources import COMMON_KEYS, SOURCES
+
+    for name, source in SOURCES.items():
+        DataConfig(name=name, **{key: DataConfig.model_fields[key].default for key in DataConfig.model_fields
+                                 if key != "name"})  # every key at its default: fine for every source
+        assert set(source.keys) | set(COMMON_KEYS) <= set(DataConfig.model_fields)

@@ -9,7 +9,7 @@ from typing import Any, Literal, Optional, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from redes.data.sources import SOURCES
+from redes.data.sources import COMMON_KEYS, SOURCES
 from redes.errors import RedesWarning, did_you_mean
 from redes.nn.activations import ACTIVATIONS
 from redes.nn.losses import LOSSES
@@ -53,6 +53,17 @@ class DataConfig(_Section):
             raise ValueError(f"data.name: expected one of {', '.join(map(repr, SOURCES))}, got {value!r}"
                              + did_you_mean(value, SOURCES))
         return value
+
+    @model_validator(mode="after")
+    def _keys_the_source_reads(self) -> "DataConfig":
+        """A key set away from its default that the chosen source never reads is an error, not a silent no-op."""
+        source = SOURCES[self.name]
+        for key, field in type(self).model_fields.items():
+            if key not in COMMON_KEYS and key not in source.keys and getattr(self, key) != field.default:
+                reads = ", ".join(f"data.{k}" for k in source.keys) or "no key of its own"
+                raise ValueError(f"data.{key} is not read by data.name={self.name} (it reads {reads}); remove "
+                                 f"data.{key}, or set data.name to the source it is for")
+        return self
 
     @model_validator(mode="after")
     def _fractions_leave_training_data(self) -> "DataConfig":
