@@ -75,3 +75,44 @@ def test_the_old_names_of_train_backward_still_work_with_a_one_line_warning(cli)
     assert result.status == 0 and "backward: reuse" in result.out
     assert result.err == ("redes: warning: train.backward=fast is now called train.backward=reuse; the old name "
                           "will stop working in a later release\n")
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("train.seed=-1", "train.seed: Input should be greater than or equal to 0"),
+    ("train.seed=4294967296", "train.seed: Input should be less than 4294967296"),
+    ("optimizer.lr=.nan", "optimizer.lr: Input should be a finite number"),
+    ("data.intercept=.inf", "data.intercept: Input should be a finite number"),
+    ("regularization.l2=.inf", "regularization.l2: Input should be a finite number"),
+    ("optimizer.betas=[1, 1]", r"optimizer.betas: each must be in \[0, 1\)"),
+    ("optimizer.betas=[-1, 2]", r"optimizer.betas: each must be in \[0, 1\)"),
+    ("train.batch_size=100000000000000000000000", "train.batch_size: Input should be less than or equal to"),
+    ("model.hidden=[1000000000000]", "model.hidden: widths must be from 1 to 2147483647"),
+    ("train.device=cuda:99999999999999999999999", "train.device: String should match pattern"),
+])
+def test_numbers_out_of_bounds_are_refused_by_the_config(setting, message):
+    with pytest.raises(RedesError, match=message):
+        load_config(overrides=[setting])
+
+
+@pytest.mark.parametrize("text, message", [
+    ("train:\n  epochs: -5\n  epochs: 1\n", r"the key 'epochs' is given twice \(line 3\)"),
+    ("train:\n  seed: !!binary aGVsbG8=\n", r"the tag 'binary' is not plain data .* \(line 2\)"),
+    ("model:\n  hidden: !!set {8: null}\n", "the tag 'set' is not plain data"),
+    ("data: " + "[" * 5000 + "]" * 5000 + "\n", "nested more than 32 levels deep"),
+    ("data: " + "[" * 40 + "]" * 40 + "\n", r"nested more than 32 levels deep \(line 1\)"),
+    ("train:\n  seed: " + "9" * 5000 + "\n", "a value redes cannot read"),
+])
+def test_yaml_that_is_not_plain_data_is_one_clear_error(tmp_path, cli, text, message):
+    (tmp_path / "c.yaml").write_text(text)
+    with pytest.raises(RedesError, match=f"config file .*c.yaml: {message}"):
+        load_config(tmp_path / "c.yaml")
+    result = cli("train", tmp_path / "c.yaml")
+    assert result.status == 2 and result.err.count("\n") == 1 and "Traceback" not in result.err
+
+
+def test_set_values_get_the_same_yaml_checks_and_plain_text_stays_text():
+    with pytest.raises(RedesError, match="--set train.seed: a value redes cannot read"):
+        load_config(overrides=["train.seed=" + "9" * 5000])
+    with pytest.raises(RedesError, match="--set model.hidden: the tag 'set' is not plain data"):
+        load_config(overrides=["model.hidden=!!set {8: null}"])
+    assert load_config(overrides=["data.name=file", "data.path=[unclosed.csv"]).data.path == "[unclosed.csv"

@@ -76,3 +76,21 @@ def test_summary_counts_parameters_per_layer_and_in_total():
     text = summary(model)
     assert text.startswith("Sequential(") and f"{expected:,}" in text
     assert "0 (Linear)" in text and f"{3072 * 512 + 512:,}" in text
+
+
+@pytest.mark.parametrize("spec", [ModelConfig(hidden=[5, 3], batchnorm=True), ModelConfig(hidden=[]),
+                                  ModelConfig(hidden=[7], embedding={"vocab": 20, "dim": 4}, activation="tanh")])
+def test_the_parameter_count_is_known_before_the_model_is_built(spec):
+    from redes.nn.models import count_parameters, parameter_count
+
+    assert parameter_count(spec, 6, 2) == count_parameters(build_model(spec, 6, 2))
+
+
+def test_a_model_too_big_for_the_machine_is_refused_with_its_numbers_before_it_is_built(monkeypatch):
+    import redes.runs.setup as setup
+    from redes.config import load_config
+    from redes.errors import RedesError
+
+    monkeypatch.setattr(setup, "build_model", lambda *args: pytest.fail("the model was built"))
+    with pytest.raises(RedesError, match=r"makes 10,007,600,010 parameters: .* about 149.1 GiB, more than"):
+        setup.prepare(load_config(overrides=["model.hidden=[100000, 100000]"]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import os
 import platform
 import sys
 
@@ -32,6 +33,13 @@ def resolve_device(name: str, backend: str = "torch") -> torch.device:
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise RedesError(f"train.device={name} but MPS is not available; use train.device=auto or cpu")
     return device
+
+
+def memory_of(device: torch.device) -> int:
+    """The bytes of memory `device` has: the GPU's own, else the machine's."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
 def wait_for(device: torch.device) -> None:

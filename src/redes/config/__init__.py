@@ -10,12 +10,12 @@ import json
 from pathlib import Path
 from typing import Any, Literal, Optional, Union, get_args, get_origin
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from redes.config.schema import (  # noqa: F401 (the schema, re-exported: redes.config is where callers find it)
     ACTIVATIONS, Config, DataConfig, EmbeddingConfig, LogConfig, LossConfig, ModelConfig, OptimizerConfig,
     RegularizationConfig, TrainConfig)
+from redes.config.strict_yaml import read_yaml
 from redes.errors import RedesError, did_you_mean
 
 
@@ -70,7 +70,7 @@ def load_config(path: Union[str, Path, None] = None, overrides: tuple[str, ...] 
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
             raise RedesError(f"--set {item!r}: expected KEY=VALUE, for example train.epochs=10")
-        _set_dotted(raw, key.strip(), _parse_value(text))
+        _set_dotted(raw, key.strip(), _parse_value(text, key.strip()))
     for key, value in (settings or {}).items():
         _set_dotted(raw, key, value)
     _check_keys(raw, Config, "")
@@ -84,11 +84,10 @@ def _read_yaml(path: Path) -> dict:
     if not path.is_file():
         raise RedesError(f"config file {path} not found")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        where = getattr(exc, "problem_mark", None)
-        line = f" at line {where.line + 1}" if where else ""
-        raise RedesError(f"config file {path}: not valid YAML{line}") from None
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise RedesError(f"config file {path}: not valid YAML (not UTF-8 text)") from None
+    data = read_yaml(text, f"config file {path}")
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -97,11 +96,8 @@ def _read_yaml(path: Path) -> dict:
     return data
 
 
-def _parse_value(text: str) -> Any:
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
+def _parse_value(text: str, key: str) -> Any:
+    return read_yaml(text, f"--set {key}", invalid_as_text=True)
 
 
 def _set_dotted(raw: dict, key: str, value: Any) -> None:

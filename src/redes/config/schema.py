@@ -16,8 +16,11 @@ from redes.nn.losses import LOSSES
 from redes.nn.optimizers import OPTIMIZERS
 
 
+SIZE = 2**31 - 1  # the largest count or width a key takes: torch's int32 index limit (memory is checked later)
+
+
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class DataConfig(_Section):
@@ -28,14 +31,14 @@ class DataConfig(_Section):
     root: Optional[str] = Field(None, description="cifar10: folder to look in and download to "
                                                   "(default: $REDES_DATA or ~/.cache/redes)")
     download: bool = Field(True, description="cifar10: download the official archive when not found")
-    n_samples: Optional[int] = Field(None, gt=0, description="bernoulli/linear/tokens: number of samples "
+    n_samples: Optional[int] = Field(None, gt=0, le=SIZE, description="bernoulli/linear/tokens: number of samples "
                                                              "(default 5000 / 100 / 2000)")
-    n_features: int = Field(300, gt=0, description="bernoulli: number of 0/1 features")
+    n_features: int = Field(300, gt=0, le=SIZE, description="bernoulli: number of 0/1 features")
     intercept: float = Field(1.0, description="linear: a in y = a + b*x + noise")
     slope: float = Field(2.0, description="linear: b in y = a + b*x + noise")
     noise: float = Field(0.1, ge=0, description="linear: standard deviation of the Gaussian noise")
-    vocab: int = Field(50, ge=8, description="tokens: vocabulary size (token ids 0..vocab-1)")
-    seq_len: int = Field(12, ge=2, description="tokens: tokens per sequence")
+    vocab: int = Field(50, ge=8, le=SIZE, description="tokens: vocabulary size (token ids 0..vocab-1)")
+    seq_len: int = Field(12, ge=2, le=SIZE, description="tokens: tokens per sequence")
     val_fraction: float = Field(0.15, ge=0, lt=1, description="share of the data held out for validation")
     test_fraction: float = Field(0.15, ge=0, lt=1,
                                  description="share held out for test (ignored where the source has a test set)")
@@ -44,7 +47,7 @@ class DataConfig(_Section):
                             "standard (train mean/std) or none")
     task: Literal["auto", "classification", "binary", "regression"] = Field(
         "auto", description="file: what the target is (auto: integer labels are classes, else regression)")
-    max_samples: Optional[int] = Field(None, gt=0, description="use at most this many training samples")
+    max_samples: Optional[int] = Field(None, gt=0, le=SIZE, description="use at most this many training samples")
 
     @field_validator("name", mode="before")
     @classmethod
@@ -73,8 +76,8 @@ class DataConfig(_Section):
 
 
 class EmbeddingConfig(_Section):
-    vocab: int = Field(..., gt=0, description="number of distinct token ids (inputs are ids 0..vocab-1)")
-    dim: int = Field(..., gt=0, description="width of each token's embedding vector")
+    vocab: int = Field(..., gt=0, le=SIZE, description="number of distinct token ids (inputs are ids 0..vocab-1)")
+    dim: int = Field(..., gt=0, le=SIZE, description="width of each token's embedding vector")
     pooling: Literal["mean", "sum"] = Field("mean", description="how a sequence's vectors become one: mean or sum")
 
 
@@ -98,8 +101,8 @@ class ModelConfig(_Section):
 
     @model_validator(mode="after")
     def _per_layer_lists_match(self) -> "ModelConfig":
-        if any(width <= 0 for width in self.hidden):
-            raise ValueError(f"model.hidden: widths must be positive, got {self.hidden}")
+        if any(not 0 < width <= SIZE for width in self.hidden):
+            raise ValueError(f"model.hidden: widths must be from 1 to {SIZE}, got {self.hidden}")
         for name in _as_list(self.activation):
             if name not in ACTIVATIONS:
                 raise ValueError(f"model.activation: unknown activation {name!r}{did_you_mean(name, ACTIVATIONS)}; "
@@ -132,6 +135,8 @@ class OptimizerConfig(_Section):
 
     @model_validator(mode="after")
     def _nesterov_needs_momentum(self) -> "OptimizerConfig":
+        if any(not 0 <= beta < 1 for beta in self.betas):
+            raise ValueError(f"optimizer.betas: each must be in [0, 1), got {list(self.betas)}")
         if self.nesterov and (self.name != "sgd" or self.momentum <= 0):
             raise ValueError("optimizer.nesterov needs optimizer.name=sgd and optimizer.momentum > 0")
         return self
@@ -144,8 +149,8 @@ class RegularizationConfig(_Section):
 
 
 class TrainConfig(_Section):
-    epochs: int = Field(30, gt=0, description="passes over the training data")
-    batch_size: int = Field(32, gt=0, description="samples per step")
+    epochs: int = Field(30, gt=0, le=SIZE, description="passes over the training data")
+    batch_size: int = Field(32, gt=0, le=SIZE, description="samples per step")
     sampler: Literal["shuffle", "replacement", "contiguous", "repeat"] = Field(
         "shuffle", description="batch order: shuffle (a permutation per epoch), replacement (notebook 000's "
                                "random picker), contiguous (in data order) or repeat (one random sample copied "
@@ -174,11 +179,11 @@ class TrainConfig(_Section):
                                              "fewer, fused kernels where launches or memory passes dominate (GPU); "
                                              "off by default, as it did not help on the CPU (docs/benchmarks.md); "
                                              "module/autograd engines")
-    device: str = Field("auto", pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$",
+    device: str = Field("auto", pattern=r"^(auto|cpu|mps|cuda(:\d{1,4})?)$",
                         description="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
-    seed: int = Field(0, description="seeds the split, the initial weights, dropout and the batch order")
-    eval_batch_size: int = Field(4096, gt=0, description="samples per forward pass when evaluating")
-    checkpoint_every: int = Field(1, ge=0, description="write checkpoint.safetensors every N epochs "
+    seed: int = Field(0, ge=0, lt=2**32, description="seeds the split, the initial weights, dropout and the batch order")
+    eval_batch_size: int = Field(4096, gt=0, le=SIZE, description="samples per forward pass when evaluating")
+    checkpoint_every: int = Field(1, ge=0, le=SIZE, description="write checkpoint.safetensors every N epochs "
                                                        "(0: never), so `redes resume` can continue the run")
 
     @field_validator("backward", mode="before")

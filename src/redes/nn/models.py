@@ -101,6 +101,16 @@ def _per_layer(value, i: int):
     return value[i] if isinstance(value, list) else value
 
 
+def parameter_count(spec: ModelConfig, n_in: int, n_out: int) -> int:
+    """How many parameters `build_model(spec, n_in, n_out)` makes, known before any memory is taken."""
+    width = spec.embedding.dim if spec.embedding else n_in
+    count = spec.embedding.vocab * spec.embedding.dim if spec.embedding else 0
+    for hidden in spec.hidden:
+        count += width * hidden + hidden + (2 * hidden if spec.batchnorm else 0)
+        width = hidden
+    return count + width * n_out + n_out
+
+
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 

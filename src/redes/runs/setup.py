@@ -10,12 +10,13 @@ from torch import nn
 
 from redes.loop.callbacks import Callback
 from redes.config import Config
+from redes.errors import RedesError
 from redes.data import Splits, load_data
-from redes.devices import resolve_device
+from redes.devices import memory_of, resolve_device
 from redes.engines import Engine, build_engine, check_options
 from redes.engines.sharded import World, join, world_from_environment
 from redes.nn.losses import output_width, resolve_loss
-from redes.nn.models import build_model
+from redes.nn.models import build_model, parameter_count
 from redes.nn.preflight import preflight
 from redes.loop.fit import fit
 from redes.loop.state import FitState
@@ -56,11 +57,22 @@ def prepare(cfg: Config) -> Setup:
     splits = load_data(cfg.data, cfg.train.seed).to(device, dtype)
     n_classes = len(splits.classes or [])
     loss = resolve_loss(cfg.loss.name, splits.task, n_classes)
-    model = build_model(cfg.model, splits.n_features, output_width(loss, n_classes, splits.n_targets),
-                        generator).to(device, dtype)
+    n_out = output_width(loss, n_classes, splits.n_targets)
+    _check_the_model_fits(cfg, splits.n_features, n_out, device, dtype)
+    model = build_model(cfg.model, splits.n_features, n_out, generator).to(device, dtype)
     preflight(model, loss, splits.train.x, splits.train.y)
     engine = build_engine(cfg.train, model, loss, cfg.optimizer, cfg.regularization, world)
     return Setup(cfg, device, generator, splits, loss, model, engine, world)
+
+
+def _check_the_model_fits(cfg: Config, n_in: int, n_out: int, device: torch.device, dtype: torch.dtype) -> None:
+    """Refuse, with the numbers, a model whose weights, gradients and optimizer state would not fit the device."""
+    count = parameter_count(cfg.model, n_in, n_out)
+    needed, available = 4 * count * dtype.itemsize, memory_of(device)  # weights, gradients, two optimizer states
+    if needed > available:
+        raise RedesError(f"model.hidden={cfg.model.hidden} on {n_in} inputs makes {count:,} parameters: with their "
+                         f"gradients and optimizer state about {needed / 2**30:,.1f} GiB, more than the "
+                         f"{available / 2**30:,.1f} GiB of {device}; make model.hidden narrower")
 
 
 def with_engine(cfg: Config, engine: str, backend: str = "torch", **train) -> Config:

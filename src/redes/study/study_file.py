@@ -9,10 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, TypeVar, Union
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from redes.config import first_error, load_config
+from redes.config.strict_yaml import read_yaml
 from redes.errors import RedesError, did_you_mean
 
 Kind = TypeVar("Kind", bound=BaseModel)
@@ -34,9 +34,9 @@ def read_study_file(path: Union[str, Path], model: type[Kind], kind: str) -> Kin
     if not path.is_file():
         raise RedesError(f"{kind} file {path} not found")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (yaml.YAMLError, UnicodeDecodeError):
-        raise RedesError(f"{kind} file {path}: not valid YAML") from None
+        raw = read_yaml(path.read_text(encoding="utf-8"), f"{kind} file {path}") or {}
+    except UnicodeDecodeError:
+        raise RedesError(f"{kind} file {path}: not valid YAML (not UTF-8 text)") from None
     if not isinstance(raw, dict):
         raise RedesError(f"{kind} file {path}: expected a mapping with the keys {', '.join(model.model_fields)}")
     for key in raw:

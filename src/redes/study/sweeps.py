@@ -24,6 +24,7 @@ import yaml
 from pydantic import Field
 
 from redes.config import Config, load_config
+from redes.config.strict_yaml import read_yaml
 from redes.errors import RedesError
 from redes.runs.layout import RunFiles
 from redes.study.study_file import StudyFile, base_config, read_study_file
@@ -128,9 +129,9 @@ def redraw(sweep_dir: Union[str, Path]) -> list[Path]:
     """Write a sweep directory's results.csv and plots again from its run directories (`redes plot SWEEP_DIR`)."""
     sweep_dir = Path(sweep_dir)
     try:
-        plan = yaml.safe_load((sweep_dir / SWEEP_FILE).read_text())
+        plan = read_yaml((sweep_dir / SWEEP_FILE).read_text(), str(sweep_dir / SWEEP_FILE))
         sweep = Sweep(**plan)
-    except (OSError, yaml.YAMLError, TypeError, KeyError):
+    except (OSError, TypeError, KeyError):
         raise RedesError(f"{sweep_dir / SWEEP_FILE}: not the sweep.yaml that redes sweep writes") from None
     return write_results(sweep_dir, sweep, results(sweep_dir, sweep))
 
@@ -139,7 +140,7 @@ def _claim(sweep_dir: Path, sweep: Sweep) -> None:
     """Create the sweep directory, or check that the one there holds this same sweep."""
     kept = sweep_dir / SWEEP_FILE
     if kept.is_file():
-        if yaml.safe_load(kept.read_text()) != json.loads(json.dumps(sweep.to_dict())):
+        if read_yaml(kept.read_text(), str(kept)) != json.loads(json.dumps(sweep.to_dict())):
             raise RedesError(f"{sweep_dir} holds a different sweep ({kept}); choose another --out")
         return
     if sweep_dir.exists() and (not sweep_dir.is_dir() or any(sweep_dir.iterdir())):
