@@ -38,3 +38,18 @@ def test_an_old_stopped_run_resumes_to_the_run_that_never_stopped(tmp_path):
     fresh = redes.train(config, out=tmp_path / "fresh", verbose=False)
     assert (stopped / "metrics.csv").read_text() == (fresh.path / "metrics.csv").read_text()
     assert resumed.summary["test"] == fresh.summary["test"]
+
+
+def test_a_model_file_whose_widths_are_not_whole_numbers_is_refused(tmp_path, cli):
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    run = shutil.copytree(FIXTURES / "run-finished", tmp_path / "run")
+    with safe_open(run / "model.safetensors", "pt") as handle:
+        tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+        meta = handle.metadata()
+    for n_in in (False, 0, -5, 10**12, 64.5):
+        header = json.loads(meta["redes"]) | {"n_in": n_in}
+        save_file(tensors, run / "model.safetensors", metadata={"redes": json.dumps(header)})
+        result = cli("eval", run)
+        assert result.status == 2 and "n_in and n_out must be whole numbers" in result.err, (n_in, result.err)

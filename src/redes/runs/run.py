@@ -15,6 +15,7 @@ from torch import nn
 
 from redes.checkpoint import load_state, load_tensors, save_tensors
 from redes.config import Config, ModelConfig, explain_validation, load_config
+from redes.config.schema import SIZE
 from redes.data import IMAGE_SHAPES, SPLIT_NAMES, Scaler, Split, Splits, load_data
 from redes.devices import peak_memory, resolve_device
 from redes.errors import RedesError
@@ -137,7 +138,10 @@ def load_run(path: Union[str, Path], device: Optional[str] = None) -> Run:
     tensors, meta = load_tensors(files.model)
     try:
         spec = ModelConfig.model_validate(meta["model"])
-        model = build_model(spec, int(meta["n_in"]), int(meta["n_out"]))
+        n_in, n_out = meta["n_in"], meta["n_out"]
+        if not all(isinstance(n, int) and not isinstance(n, bool) and 0 < n <= SIZE for n in (n_in, n_out)):
+            raise ValueError(f"n_in and n_out must be whole numbers from 1 to {SIZE}, got {n_in!r} and {n_out!r}")
+        model = build_model(spec, n_in, n_out)
         loss, task, classes = meta["loss"], meta["task"], meta["classes"]
     except ValidationError as exc:
         raise RedesError(f"{files.model}: invalid model metadata: {explain_validation(exc)}") from None
