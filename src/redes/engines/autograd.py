@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from redes.arrays import namespace
+from redes.config import OptimizerConfig
 from redes.engines.base import HandWrittenRate, StepResult, map_arrays
 from redes.engines.module import ModuleEngine
 from redes.nn.optimizers import OPTIMIZERS

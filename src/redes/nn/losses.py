@@ -43,11 +43,12 @@ class Loss:
         raise NotImplementedError
 
     @classmethod
-    def function(cls, outputs, y):
-        """The mean loss of a batch from raw outputs, by torch (softmax and sigmoid inside, in stable forms)."""
+    def torch_function(cls) -> Callable:
+        """torch's mean loss of a batch from raw outputs (softmax and sigmoid inside, in stable forms): looked up
+        once by a caller that calls it every step."""
         from torch.nn import functional as F
 
-        return getattr(F, cls.functional)(outputs, y)
+        return getattr(F, cls.functional)
 
     @classmethod
     def predictions(cls, outputs: Array) -> Array:
@@ -167,8 +168,9 @@ class SigmoidBCE(Loss):
         return 1
 
     @classmethod
-    def function(cls, outputs, y):  # one logit a sample against 0/1 labels
-        return super().function(outputs.squeeze(1), y.to(outputs.dtype))
+    def torch_function(cls):  # one logit a sample against 0/1 labels
+        bce = super().torch_function()
+        return lambda outputs, y: bce(outputs.squeeze(1), y.to(outputs.dtype))
 
     @classmethod
     def predictions(cls, outputs):
@@ -307,7 +309,7 @@ def output_width(loss: str, n_classes: int, n_targets: int) -> int:
 
 def loss_function(loss: str) -> Callable:
     """Mean loss of a batch, from raw outputs: softmax and sigmoid are inside, in their stable forms."""
-    return LOSSES[loss].function
+    return LOSSES[loss].torch_function()
 
 
 def predictions(outputs: Array, loss: str) -> Array:

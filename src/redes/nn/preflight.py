@@ -28,7 +28,7 @@ def preflight(model: nn.Module, loss: str, x: torch.Tensor, y: torch.Tensor, bat
         complaint = kind.check_outputs(outputs, y[:batch], top_label, _ends_in_softmax(model, outputs))
         if complaint:
             raise RedesError(complaint)
-        kind.function(outputs, y[:batch]).backward()
+        kind.torch_function()(outputs, y[:batch]).backward()
         unreached = [name for name, p in model.named_parameters() if p.requires_grad and p.grad is None]
     finally:
         model.zero_grad(set_to_none=True)

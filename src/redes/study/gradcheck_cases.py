@@ -63,7 +63,7 @@ def layer_cases(xp, shape: tuple[int, int], rng: np.random.Generator, wrap) -> l
 def loss_cases(xp, shape: tuple[int, int], rng: np.random.Generator, wrap) -> list[Case]:
     """Notebook 000's clamped BCE on probabilities, then every loss of the table (both backwards where it has
     two), each against its torch function."""
-    (b, n), bce = shape, ClampedBCE(xp)
+    b, bce = shape[0], ClampedBCE(xp)
     bits = rng.integers(0, 2, b).astype(np.float64)
     bits_t = torch.from_numpy(bits).reshape(-1, 1)
     probabilities = np.clip(_draw(rng, (b, 1), (bce.eps, 1 - bce.eps), -0.25, 1.25), 0, 1)  # a third clamped
@@ -77,7 +77,7 @@ def loss_cases(xp, shape: tuple[int, int], rng: np.random.Generator, wrap) -> li
         for reuse in (True, False) if kind.recompute else (True,):
             u, y = kind.draw(rng, shape)
             cases.append(_loss_case(kind.__name__ + ("" if reuse else "(recompute)"), kind(xp, reuse), wrap(u),
-                                    wrap(y), lambda u, kind=kind, y=torch.from_numpy(y): kind.function(u, y)))
+                                    wrap(y), lambda u, loss=kind.torch_function(), y=torch.from_numpy(y): loss(u, y)))
     return cases
 
 
