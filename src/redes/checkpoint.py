@@ -51,7 +51,9 @@ def load_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
         raise RedesError(f"{path}: not a valid safetensors file (truncated or tampered?): {exc}") from None
     try:
         meta = json.loads(header["redes"])
-    except (KeyError, json.JSONDecodeError):
+        if not isinstance(meta, dict):
+            raise TypeError
+    except (KeyError, TypeError, json.JSONDecodeError, RecursionError):
         raise RedesError(f"{path}: safetensors file without redes metadata; was it written by redes?") from None
     return tensors, meta
 
@@ -69,10 +71,20 @@ def load_state(module: torch.nn.Module, tensors: dict[str, torch.Tensor], path: 
         if tuple(tensors[name].shape) != tuple(tensor.shape):
             raise RedesError(f"{path}: tensor {name!r} has shape {tuple(tensors[name].shape)}, "
                              f"the model expects {tuple(tensor.shape)}")
+        if not _same_kind(tensors[name].dtype, tensor.dtype):
+            raise RedesError(f"{path}: tensor {name!r} is {tensors[name].dtype}, the model expects {tensor.dtype}; "
+                             "the file is damaged")
+        if tensor.is_floating_point() and not torch.isfinite(tensors[name]).all():
+            raise RedesError(f"{path}: tensor {name!r} holds NaN or infinite values; the file is damaged")
     extra = sorted(set(tensors) - set(expected))
     if extra:
         raise RedesError(f"{path}: unexpected tensor {extra[0]!r}; the file holds another architecture")
     module.load_state_dict(tensors)
+
+
+def _same_kind(stored: torch.dtype, expected: torch.dtype) -> bool:
+    """Floating weights may be stored in another float width (a float64 run); counts keep their exact dtype."""
+    return stored.is_floating_point and expected.is_floating_point or stored == expected
 
 
 def pack(tree, prefix: str = "") -> tuple[dict[str, torch.Tensor], object]:
@@ -117,5 +129,5 @@ def load_tree(path: Path, kind: str) -> dict:
         raise RedesError(f"{path}: not a redes {kind} file")
     try:
         return unpack(meta["tree"], tensors)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise RedesError(f"{path}: damaged {kind} metadata ({exc})") from None
+    except (KeyError, TypeError, ValueError, RecursionError) as exc:
+        raise RedesError(f"{path}: damaged {kind} metadata ({type(exc).__name__}: {exc})") from None

@@ -71,6 +71,23 @@ class Engine(ABC):
     @abstractmethod
     def load_state_dict(self, state: dict) -> None: ...
 
+    def check_state_dict(self, state) -> None:
+        """Raise ValueError unless `state` (read back from a file) is laid out as this engine's `state_dict()`:
+        the hand-written optimizers' layout, a list of per-parameter buffers for each name, or a number. The
+        buffers must have their parameter's shape and dtype: a transposed buffer would train silently wrong."""
+        reference, params = self.state_dict(), list(self.model.parameters())
+        check_entries(state, reference)
+        for name, value in state.items():
+            if isinstance(reference[name], list):
+                if not isinstance(value, list) or len(value) != len(params):
+                    raise ValueError(f"optimizer state {name} must hold one entry per parameter ({len(params)})")
+                for number, (buffer, param) in enumerate(zip(value, params)):
+                    if buffer is not None:
+                        check_buffer(buffer, param, f"optimizer state {name}[{number}]")
+            elif type(value) is not type(reference[name]) or (isinstance(value, int) and value < 0):
+                raise ValueError(f"optimizer state {name} must be a {type(reference[name]).__name__} like "
+                                 f"{reference[name]!r}, got {value!r}")
+
     @abstractmethod
     def gradients(self) -> list:
         """The gradients the last step used, in `model.parameters()` order."""
@@ -95,6 +112,25 @@ class HandWrittenRate:
     @lr.setter
     def lr(self, value: float) -> None:
         self.optimizer.lr = value
+
+
+def check_entries(state, reference: dict) -> None:
+    """`state` is a dict with the entries of `reference`."""
+    if not isinstance(state, dict) or set(state) != set(reference):
+        raise ValueError(f"optimizer state must have the entries {sorted(reference)}")
+
+
+def check_buffer(value, param: torch.Tensor, what: str) -> None:
+    """A per-parameter buffer: the parameter's shape and dtype, or a scalar (a step count)."""
+    if not isinstance(value, torch.Tensor):
+        raise ValueError(f"{what} must be a tensor, got {type(value).__name__}")
+    if value.dim() == 0:
+        if not torch.isfinite(value.double()):
+            raise ValueError(f"{what} must be finite, got {value.item()}")
+        return
+    if value.shape != param.shape or value.dtype != param.dtype:
+        raise ValueError(f"{what} has shape {tuple(value.shape)} and dtype {value.dtype}, the parameter "
+                         f"{tuple(param.shape)} and {param.dtype}")
 
 
 def map_arrays(state, convert):

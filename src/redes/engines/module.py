@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 from typing import Iterator, Optional
 
 import torch
 from torch import nn
 
 from redes.config import OptimizerConfig, RegularizationConfig
-from redes.engines.base import Engine, StepResult
+from redes.engines.base import Engine, StepResult, check_buffer, check_entries
 from redes.errors import RedesError
 from redes.nn.losses import loss_function, penalized_weights, weight_penalty
 from redes.nn.optimizers import OPTIMIZERS
@@ -148,3 +149,48 @@ class ModuleEngine(Engine):
 
     def load_state_dict(self, state: dict) -> None:
         self.optimizer.load_state_dict({**state, "state": {int(k): v for k, v in state["state"].items()}})
+
+    def check_state_dict(self, state) -> None:
+        """torch.optim's layout: the same param_groups, settings of their kinds, and per parameter (numbered in
+        the groups' order) tensors of its shape and dtype, or scalars; torch.optim checks none of this."""
+        reference = self.state_dict()
+        check_entries(state, reference)
+        _check_groups(state["param_groups"], reference["param_groups"])
+        params = [p for group in self.optimizer.param_groups for p in group["params"]]
+        per_parameter = state["state"]
+        if not isinstance(per_parameter, dict) or not all(_index(k, len(params)) for k in per_parameter):
+            raise ValueError(f"optimizer state must be keyed by parameter number, 0 to {len(params) - 1}")
+        for key, buffers in per_parameter.items():
+            if not isinstance(buffers, dict):
+                raise ValueError(f"optimizer state {key} must map names to tensors")
+            for name, value in buffers.items():
+                check_buffer(value, params[int(key)], f"optimizer state {key}.{name}")
+
+
+def _check_groups(groups, reference: list[dict]) -> None:
+    """param_groups: the same groups of the same parameters, each setting of its kind and finite."""
+    if not isinstance(groups, list) or len(groups) != len(reference):
+        raise ValueError(f"optimizer param_groups must be a list of {len(reference)}")
+    for number, (group, expected) in enumerate(zip(groups, reference)):
+        if not isinstance(group, dict) or set(group) != set(expected) or group["params"] != expected["params"]:
+            raise ValueError(f"optimizer param_groups[{number}] must have the entries {sorted(expected)} "
+                             f"and params {expected['params']}")
+        for key, value in group.items():
+            if not _alike(value, expected[key]):
+                raise ValueError(f"optimizer param_groups[{number}].{key} must be like {expected[key]!r}, "
+                                 f"got {value!r}")
+
+
+def _alike(value, expected) -> bool:
+    """A setting read back from JSON that can stand where `expected` stood: a finite number for a number."""
+    if isinstance(expected, bool) or expected is None:  # switches such as fused differ from device to device
+        return value is None or isinstance(value, bool)
+    if isinstance(expected, (int, float)):
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if isinstance(expected, (list, tuple)):
+        return isinstance(value, (list, tuple)) and len(value) == len(expected) and all(map(_alike, value, expected))
+    return isinstance(value, type(expected))
+
+
+def _index(key, count: int) -> bool:
+    return isinstance(key, (int, str)) and str(key).isdigit() and int(key) < count

@@ -103,7 +103,8 @@ class FitState:
     totals: Optional[EpochTotals] = None
 
     def restore(self, snapshot: dict) -> None:
-        """Continue from a `snapshot()`: its position, history and batch-order generator."""
+        """Continue from a `snapshot()` (checked by `check_snapshot`): its position, history and batch-order
+        generator."""
         self.epoch, self.step, self.history = snapshot["epoch"], snapshot["step"], list(snapshot["history"])
         self.generator.set_state(snapshot["generator"])
 
@@ -141,6 +142,57 @@ class FitState:
         return {"epoch": self.epoch, "step": self.step, "history": self.history, "totals": totals,
                 "generator": self.epoch_start_rng if self.step else self.generator.get_state(),
                 "global_rng": global_rng_states()}
+
+
+def check_snapshot(snapshot: dict, epochs: int, steps: int) -> None:
+    """A snapshot read back from a file is one this loop can continue: a position within `epochs` of `steps`
+    steps, one history row per epoch done, sums of the right shape, random states of the right size. Raises
+    ValueError naming the first entry that is not."""
+    def fail(what: str):
+        raise ValueError(f"loop.{what}")
+
+    def whole(value) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    def rng_state(value, like: torch.Tensor) -> bool:
+        return isinstance(value, torch.Tensor) and value.dtype == torch.uint8 and value.shape == like.shape
+
+    if not isinstance(snapshot, dict):
+        fail("position is missing")
+    epoch, step, history, totals = (snapshot.get(key) for key in ("epoch", "step", "history", "totals"))
+    if not (whole(epoch) and 1 <= epoch <= epochs + 1):
+        fail(f"epoch must be a whole number from 1 to {epochs + 1} (train.epochs + 1), got {epoch!r}")
+    if not (whole(step) and 0 <= step <= steps and (step == 0 or epoch <= epochs)):
+        fail(f"step must be a whole number from 0 to {steps} (the steps of an epoch), got {step!r}")
+    if not (isinstance(history, list) and len(history) == epoch - 1):
+        fail(f"history must hold one row per epoch done ({epoch - 1}), got {_length(history)}")
+    for number, row in enumerate(history, 1):
+        if not (isinstance(row, dict) and row.get("epoch") == number
+                and all(isinstance(k, str) and isinstance(v, (int, float)) for k, v in row.items())):
+            fail(f"history[{number - 1}] must be the metrics of epoch {number}, as numbers")
+    if (totals is None) != (step == 0) or (totals is not None and not _sums_fit(totals, steps)):
+        fail(f"totals must be None at an epoch's start, else the sums of {steps} steps")
+    if not rng_state(snapshot.get("generator"), torch.Generator().get_state()):
+        fail("generator is not the state of a torch.Generator")
+    rngs = snapshot.get("global_rng")
+    if not (isinstance(rngs, list) and rngs and rng_state(rngs[0], torch.get_rng_state())
+            and all(isinstance(r, torch.Tensor) and r.dtype == torch.uint8 for r in rngs)):
+        fail("global_rng is not the state of torch's random number generators")
+
+
+def _sums_fit(totals, steps: int) -> bool:
+    """An epoch's sums as `EpochTotals.fold` wrote them: float64 rows of `steps` values, a count, its seconds."""
+    if not isinstance(totals, dict):
+        return False
+    rows = [totals.get(name) for name in ROWS]
+    return (all(isinstance(r, torch.Tensor) and r.dtype == torch.float64 and r.shape == (steps,) for r in rows)
+            and isinstance(totals.get("correct"), torch.Tensor) and totals["correct"].shape == ()
+            and totals["correct"].dtype == torch.float64
+            and isinstance(totals.get("seconds"), (int, float)) and math.isfinite(totals["seconds"]))
+
+
+def _length(value) -> str:
+    return f"{len(value)} rows" if isinstance(value, list) else type(value).__name__
 
 
 def global_rng_states() -> list[torch.Tensor]:

@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from redes.errors import RedesError
+
 
 @dataclass(frozen=True)
 class RunFiles:
@@ -44,8 +46,16 @@ class RunFiles:
         return self.root / "summary.json"
 
     def read_summary(self) -> dict:
-        """summary.json's object, or {} when the run has not finished."""
-        return json.loads(self.summary.read_text()) if self.summary.is_file() else {}
+        """summary.json's object, or {} when the run has not finished; a damaged file is named."""
+        if not self.summary.is_file():
+            return {}
+        try:
+            summary = json.loads(self.summary.read_text())
+        except (ValueError, RecursionError) as exc:
+            raise RedesError(f"{self.summary}: not a summary written by redes ({type(exc).__name__})") from None
+        if not isinstance(summary, dict):
+            raise RedesError(f"{self.summary}: expected a JSON object, got {type(summary).__name__}")
+        return summary
 
     @property
     def report(self) -> Path:

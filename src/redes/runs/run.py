@@ -19,7 +19,7 @@ from redes.config.schema import SIZE
 from redes.data import IMAGE_SHAPES, SPLIT_NAMES, Scaler, Split, Splits, load_data
 from redes.devices import peak_memory, resolve_device
 from redes.errors import RedesError
-from redes.nn.losses import predictions, probabilities
+from redes.nn.losses import LOSSES, output_width, predictions, probabilities
 from redes.nn.models import build_model, count_parameters
 from redes.runs.layout import RunFiles
 from redes.runs.reports import evaluation_report
@@ -143,6 +143,7 @@ def load_run(path: Union[str, Path], device: Optional[str] = None) -> Run:
             raise ValueError(f"n_in and n_out must be whole numbers from 1 to {SIZE}, got {n_in!r} and {n_out!r}")
         model = build_model(spec, n_in, n_out)
         loss, task, classes = meta["loss"], meta["task"], meta["classes"]
+        _check_head(loss, task, classes, n_out)
     except ValidationError as exc:
         raise RedesError(f"{files.model}: invalid model metadata: {explain_validation(exc)}") from None
     except (KeyError, TypeError, ValueError) as exc:
@@ -151,9 +152,28 @@ def load_run(path: Union[str, Path], device: Optional[str] = None) -> Run:
     scaling = _prefixed(tensors, "scaler.")
     if set(scaling) != {"shift", "scale"}:
         raise RedesError(f"{files.model}: the input scaling tensors are missing")
+    if not all(t.is_floating_point() and t.shape in ((), (n_in,)) and torch.isfinite(t).all() and
+               (name == "shift" or (t > 0).all()) for name, t in scaling.items()):
+        raise RedesError(f"{files.model}: the input scaling must be finite floats of shape ({n_in},), its scale "
+                         "positive; the file is damaged")
     model.to(resolve_device(device or cfg.train.device), getattr(torch, cfg.train.dtype)).eval()
     return Run(cfg, model, loss, task, classes, Scaler(**scaling), read_history(run_dir),
                run_dir, files.read_summary())
+
+
+def _check_head(loss, task, classes, n_out: int) -> None:
+    """The model file's loss, task and class names agree with each other and with its output layer."""
+    if loss not in LOSSES:
+        raise ValueError(f"unknown loss {loss!r}, expected one of {', '.join(LOSSES)}")
+    tasks = {kind.task for kind in LOSSES.values()}
+    if task not in tasks or LOSSES[loss].refusal(task, len(classes) if isinstance(classes, list) else 0):
+        raise ValueError(f"task {task!r} does not go with loss {loss!r} (tasks: {', '.join(sorted(tasks))})")
+    if LOSSES[loss].classifies:
+        if not (isinstance(classes, list) and len(classes) >= 2 and all(isinstance(c, str) for c in classes)
+                and output_width(loss, len(classes), 1) == n_out):
+            raise ValueError(f"classes must be the names of the {n_out}-output model's classes, got {classes!r}")
+    elif classes is not None:
+        raise ValueError(f"a {task} model has no classes, got {classes!r}")
 
 
 def _prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:

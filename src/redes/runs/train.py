@@ -7,8 +7,10 @@ import time
 from pathlib import Path
 from typing import IO, Optional, Sequence, Union
 
-from redes.loop.callbacks import Callback, CSVLogger, Checkpoint, ProgressBar
 from redes.checkpoint import load_state, load_tree
+from redes.data.batches import steps_per_epoch
+from redes.loop.callbacks import Callback, CSVLogger, Checkpoint, ProgressBar
+from redes.loop.state import check_snapshot
 from redes.config import Config, load_config
 from redes.engines.sharded import leave
 from redes.errors import Diverged, RedesError, TrainingInterrupted
@@ -113,28 +115,18 @@ def _fit_and_save(setup: Setup, run_dir: Optional[Path], verbose: bool, stream: 
 
 
 def _restore(setup: Setup, state: dict, path: Path) -> None:
-    """Put a checkpoint's weights and optimizer state into a freshly prepared setup."""
+    """Put a checkpoint's weights and optimizer state into a freshly prepared setup, once each part is checked
+    against the config: the weights' names, shapes and dtypes, the optimizer's buffers, the loop's position."""
+    t = setup.config.train
     try:
+        if not isinstance(state, dict) or not {"model", "optimizer", "loop"} <= set(state):
+            raise ValueError("it must hold model, optimizer and loop")
         load_state(setup.model, state["model"], path)
+        setup.engine.check_state_dict(state["optimizer"])
         setup.engine.load_state_dict(state["optimizer"])
-        _check_loop(state["loop"])
-    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
-        raise RedesError(f"{path}: checkpoint does not fit this run's model and optimizer ({exc})") from None
-
-
-def _check_loop(loop: dict) -> None:
-    """The checkpoint's position and random states have the types the loop will use them as."""
-    import torch
-
-    def rng(value) -> bool:
-        return isinstance(value, torch.Tensor) and value.dtype == torch.uint8
-
-    ok = (isinstance(loop.get("epoch"), int) and isinstance(loop.get("step"), int) and rng(loop.get("generator"))
-          and isinstance(loop.get("global_rng"), list) and all(map(rng, loop["global_rng"]))
-          and isinstance(loop.get("history"), list) and all(isinstance(row, dict) for row in loop["history"])
-          and (loop.get("totals") is None or isinstance(loop["totals"], dict)))
-    if not ok:
-        raise ValueError("its loop position or random states are malformed")
+        check_snapshot(state["loop"], t.epochs, steps_per_epoch(len(setup.splits.train), t.batch_size, t.sampler))
+    except (ValueError, KeyError, TypeError, RuntimeError) as exc:
+        raise RedesError(f"{path}: checkpoint does not fit this run's config: {exc}") from None
 
 
 def _divergence(setup: Setup, run: Run, where: tuple[int, int]) -> str:
