@@ -3,6 +3,7 @@ on hypothesis-generated shapes, and deliberately wrong gradients fail."""
 
 import json
 import re
+import sys
 import textwrap
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from redes.cli.main import main
 from redes.errors import RedesError
 from redes.study.gradcheck import (CheckResult, check_builtins, check_layer, format_table, gradcheck, load_user_layer,
                              parse_shape, report_dict)
@@ -283,3 +285,63 @@ def test_format_table_shows_missing_numbers_and_notes():
     row = table.splitlines()[2]
     assert row.split() == ["f.py:L", "grad[w]", "finite", "differences", "-", "-", "FAIL", "NaN", "or", "inf"]
 
+
+
+@pytest.mark.parametrize("shape, message", [
+    ((100000, 100000), "--shape 100000,100000: the built-in Linear's weight (100001x100000) would have "
+                       "10,000,100,000 elements (80 GB in float64); gradcheck draws every array whole and runs the "
+                       "forward pass 40 times per input, use at most 1,000,000 elements, a width of at most 999"),
+    ((1, 1000), "--shape 1,1000: the built-in Linear's weight (1001x1000) would have 1,001,000 elements"),
+    ((2000, 999), "--shape 2000,999: the input would have 1,998,000 elements (0.016 GB in float64)"),
+])
+def test_check_builtins_refuses_a_shape_too_large_before_drawing_it(shape, message):
+    with pytest.raises(RedesError, match=re.escape(message)):
+        check_builtins(shape)
+
+
+def test_a_user_layer_may_be_wide_but_not_larger_than_the_limit(user_file):
+    assert all(r.passed for r in check_user(user_file, "Cube", (1, 1_000_000)))
+    too_large = re.escape("--shape 100000,100000: the input would have 10,000,000,000 elements (80 GB in float64)")
+    with pytest.raises(RedesError, match=too_large + ".* use at most 1,000,000 elements$"):
+        check_user(user_file, "Cube", (100000, 100000))
+
+
+def test_the_cli_refuses_a_huge_shape_in_one_line(capsys):
+    status = main(["gradcheck", "--shape", "100000,100000"])
+    err = capsys.readouterr().err
+    assert status == 2 and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert err.startswith("redes: error: --shape 100000,100000: ") and "use at most 1,000,000 elements" in err
+
+
+@pytest.mark.parametrize("source, message", [
+    ("import sys\nsys.exit(0)\n", "the module exited (sys.exit(0)) while being imported; gradcheck needs a module "
+                                  "that defines Cube"),
+    ("raise SystemExit\n", "the module exited (sys.exit()) while being imported"),
+    ("raise SystemExit('bye')\n", "the module exited (sys.exit('bye')) while being imported"),
+    ("class Stop(BaseException):\n    pass\nraise Stop('now')\n", "importing it raised Stop: now"),
+    ("raise ValueError('no data here')\n", "importing it raised ValueError: no data here"),
+])
+def test_a_module_that_ends_its_own_import_is_one_error(tmp_path, capsys, source, message):
+    (tmp_path / "user.py").write_text(source)
+    with pytest.raises(RedesError, match=re.escape(f"{tmp_path / 'user.py'}: {message}")):
+        load_user_layer(f"{tmp_path}/user.py:Cube")
+    assert "_redes_user_user" not in sys.modules
+    status = main(["gradcheck", f"{tmp_path}/user.py:Cube"])
+    err = capsys.readouterr().err
+    assert status == 2 and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert err.startswith(f"redes: error: {tmp_path / 'user.py'}: {message}")
+
+
+def test_ctrl_c_while_importing_a_module_stays_an_interrupt(tmp_path, capsys):
+    (tmp_path / "user.py").write_text("raise KeyboardInterrupt\n")
+    assert main(["gradcheck", f"{tmp_path}/user.py:Cube"]) == 130
+    assert capsys.readouterr().err == "redes: interrupted\n"
+    assert "_redes_user_user" not in sys.modules
+
+
+def test_a_layer_that_exits_while_checked_is_one_error(tmp_path):
+    (tmp_path / "quits.py").write_text("import sys\n\nclass Quits:\n    def forward(self, x):\n        sys.exit(1)\n\n"
+                                       "    def backward(self, dy):\n        return dy\n")
+    factory, name = load_user_layer(f"{tmp_path}/quits.py:Quits")
+    with pytest.raises(RedesError, match=re.escape("quits.py:Quits: forward exited (sys.exit(1)) on an input")):
+        check_layer(factory, name)

@@ -3,6 +3,7 @@
 import csv
 import glob
 import json
+import logging
 import os
 import re
 import shutil
@@ -17,6 +18,7 @@ import yaml
 
 optuna = pytest.importorskip("optuna")
 
+from redes.cli.main import main  # noqa: E402
 from redes.config import load_config  # noqa: E402
 from redes.errors import RedesError  # noqa: E402
 from redes.study.search import load_search, run_search  # noqa: E402
@@ -67,7 +69,7 @@ def test_median_pruning_stops_hopeless_trials_early(tmp_path):
         assert len(list(csv.DictReader(open(Path(trial.user_attrs["run_dir"]) / "metrics.csv")))) < 4
 
 
-def test_a_diverging_trial_fails_and_the_search_goes_on(tmp_path):
+def test_a_diverging_trial_fails_and_the_search_goes_on(tmp_path, capsys, optuna_stderr):
     base = {"data": {"name": "linear", "n_samples": 200}, "model": {"hidden": [8], "init_scale": 3.0},
             "optimizer": {"name": "sgd"}, "train": {"epochs": 2, "batch_size": 10}}
     path = _search_file(tmp_path / "s.yaml", base=base, metric="val_loss", sampler="grid", pruner="none",
@@ -75,6 +77,9 @@ def test_a_diverging_trial_fails_and_the_search_goes_on(tmp_path):
     _, study = run_search(path, tmp_path / "search")
     states = {t.params["optimizer.lr"]: t.state.name for t in study.trials}
     assert states == {0.01: "COMPLETE", 50.0: "FAIL"}
+    warning = capsys.readouterr().err  # Optuna's report of the failed trial: one line
+    assert len(warning.splitlines()) == 1 and "Trial" in warning and "failed with parameters: {'optimizer.lr': 50.0}" \
+        in warning, warning
 
 
 @pytest.mark.parametrize("spec, message", [
@@ -89,6 +94,111 @@ def test_a_diverging_trial_fails_and_the_search_goes_on(tmp_path):
 def test_a_bad_search_file_names_what_is_wrong(tmp_path, spec, message):
     with pytest.raises(RedesError, match="search file .*" + re.escape(message)):
         load_search(_search_file(tmp_path / "s.yaml", **spec))
+
+
+@pytest.mark.parametrize("param, message", [
+    ({"low": 0, "high": 0.3, "log": True}, "params.optimizer.lr: log scale needs low > 0, got 0"),
+    ({"low": -0.1, "high": 0.3, "log": True}, "params.optimizer.lr: log scale needs low > 0, got -0.1"),
+    ({"low": 0.1, "high": 0.3, "log": True, "step": 0.1},
+     "params.optimizer.lr: log: true cannot be combined with step: (a log range is continuous; give choices: instead)"),
+    ({"low": 0.1, "high": 0.3, "step": 0}, "params.optimizer.lr: step must be positive, got 0"),
+    ({"low": 0.1, "high": 0.3, "step": -0.1}, "params.optimizer.lr: step must be positive, got -0.1"),
+    ({"low": 0.1, "high": 0.3, "step": 0.5},
+     "params.optimizer.lr: step 0.5 is larger than the range 0.1..0.3 (Optuna would cut it short); use high: 0.6"),
+    ({"low": 0.1, "high": 0.3, "step": 0.15}, "params.optimizer.lr: step 0.15 does not divide the range 0.1..0.3 "
+                                              "(Optuna would cut it short); use high: 0.25 or high: 0.4"),
+    ({"low": 0.3, "high": 0.1}, "params.optimizer.lr: low (0.3) must be below high (0.1)"),
+    ({"low": 0.1, "high": 0.1}, "params.optimizer.lr: low (0.1) must be below high (0.1)"),
+    ({"low": float("nan"), "high": 0.3}, "params.optimizer.lr: low must be a finite number, got nan"),
+    ({"low": 0.1, "high": float("inf")}, "params.optimizer.lr: high must be a finite number, got inf"),
+    ({"low": True, "high": 0.3}, "params.optimizer.lr.low: expected a number, got True"),
+    ({"low": "0.1", "high": 0.3}, "params.optimizer.lr.low: expected a number, got '0.1'"),
+    ({"choices": [0.1, 0.2], "log": True}, "params.optimizer.lr: choices: cannot be combined with log:"),
+    ({"choices": [0.1], "low": 0.1}, "params.optimizer.lr: choices: cannot be combined with low:"),
+    ({"choices": []}, "params.optimizer.lr: choices is empty"),
+    ({"choices": [0.1, 0.1]}, "params.optimizer.lr: choices 0.1 and 0.1 are one value to Optuna"),
+])
+def test_a_range_or_choices_optuna_would_refuse_is_refused_when_the_file_is_read(tmp_path, param, message):
+    with pytest.raises(RedesError, match=r"^search file \S+s\.yaml: " + re.escape(message)):
+        load_search(_search_file(tmp_path / "s.yaml", params={"optimizer.lr": param}))
+
+
+@pytest.mark.parametrize("key, param, message", [
+    ("train.epochs", {"low": 0, "high": 3, "log": True}, "log scale on integers needs low >= 1, got 0"),
+    ("train.epochs", {"low": 1, "high": 6, "step": 2},
+     "step 2 does not divide the range 1..6 (Optuna would cut it short); use high: 5 or high: 7"),
+    ("train.epochs", {"low": 1.0, "high": 3.0}, "inside the range, config key train.epochs: Input should be a valid "
+                                                "integer, got a number with a fractional part"),
+    ("train.epochs", {"choices": [2, 2.0]}, "choices 2 and 2.0 are one value to Optuna (it takes 1, 1.0 and true for "
+                                            "the same); give each value once"),
+    ("model.hidden", {"choices": [[16], [16]]}, "choices [16] and [16] are one value to Optuna"),
+    ("model.hidden", {"choices": [[16], "[16"]}, "choice '[16' would not come back from Optuna's storage as it is"),
+    ("data.name", {"choices": ["digits", "[16]"]}, "choice '[16]' would not come back from Optuna's storage"),
+])
+def test_integer_ranges_and_choices_optuna_would_change_are_refused(tmp_path, key, param, message):
+    with pytest.raises(RedesError, match=re.escape(f"params.{key}: {message}")):
+        load_search(_search_file(tmp_path / "s.yaml", params={key: param}))
+
+
+def test_ranges_optuna_takes_as_they_are_load(tmp_path):
+    params = {"optimizer.lr": {"low": 0.1, "high": 0.3, "step": 0.1}, "train.epochs": {"low": 1, "high": 7, "step": 3},
+              "train.batch_size": {"low": 16, "high": 64, "log": True}, "model.dropout": {"low": 0.0, "high": 0.5}}
+    plan, _ = load_search(_search_file(tmp_path / "s.yaml", params=params))
+    assert plan.params["optimizer.lr"].grid("optimizer.lr") == [0.1, 0.2, 0.3]
+    assert plan.params["train.epochs"].grid("train.epochs") == [1, 4, 7]
+
+
+def _one_error_line(capsys, status: int) -> str:
+    """The one `redes: error:` line a failed command printed, after checking its status and that nothing else
+    (no traceback, no Optuna warning) reached stderr."""
+    err = capsys.readouterr().err
+    assert status == 2 and "Traceback" not in err, err
+    assert len(err.splitlines()) == 1 and err.startswith("redes: error: "), err
+    return err
+
+
+class _CurrentStderr:
+    """Whatever sys.stderr is when written to: capsys's, while a test runs."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+@pytest.fixture
+def optuna_stderr(monkeypatch):
+    """Optuna's handler writes to the stderr of the moment Optuna was imported: make it write to capsys's."""
+    for handler in logging.getLogger("optuna").handlers:
+        if type(handler) is logging.StreamHandler:  # not pytest's own handlers, which Optuna's logger also gets
+            monkeypatch.setattr(handler, "stream", _CurrentStderr())
+
+
+def test_a_refused_range_is_one_error_line_of_the_cli(tmp_path, capsys):
+    path = _search_file(tmp_path / "s.yaml", params={"optimizer.lr": {"low": 0, "high": 0.3, "log": True}})
+    status = main(["search", str(path), "--out", str(tmp_path / "search")])
+    assert "params.optimizer.lr: log scale needs low > 0, got 0" in _one_error_line(capsys, status)
+
+
+def test_a_trial_that_fails_with_a_redes_error_ends_the_search_in_one_line(tmp_path, capsys, optuna_stderr):
+    base = {"data": {"name": "linear", "n_samples": 200}, "model": {"hidden": [8]}, "train": {"epochs": 1}}
+    path = _search_file(tmp_path / "s.yaml", base=base, pruner="none", params={"optimizer.lr": {"choices": [0.01]}})
+    status = main(["search", str(path), "--out", str(tmp_path / "search"), "--trials", "2"])
+    assert re.fullmatch(rf"redes: error: search file {re.escape(str(path))}: trial 0 \(optimizer.lr=0.01\): the runs "
+                        r"do not report val_accuracy .*\n", _one_error_line(capsys, status))
+
+
+def test_a_study_that_searched_a_key_another_way_is_one_error_line(tmp_path, capsys, optuna_stderr):
+    path = _search_file(tmp_path / "s.yaml", base={**BASE, "train": {"epochs": 1}}, pruner="none",
+                        params={"optimizer.lr": {"choices": [0.01, 0.1]}})
+    out = ["--out", str(tmp_path / "search"), "--trials", "1"]
+    assert main(["search", str(path), *out]) == 0
+    capsys.readouterr()
+    _search_file(path, base={**BASE, "train": {"epochs": 1}}, params={"optimizer.lr": {"low": 0.01, "high": 0.1}})
+    error = _one_error_line(capsys, main(["search", str(path), *out]))
+    assert ("trial 1: params.optimizer.lr: Cannot set different distribution kind to the same parameter name: the "
+            "study's earlier trials searched it another way") in error
 
 
 def test_the_grid_sampler_needs_discrete_values(tmp_path, cli):

@@ -9,6 +9,7 @@ no arguments, with `forward(x) -> y`, `backward(dy) -> dx` and, if it has parame
 from __future__ import annotations
 
 import importlib.util
+import math
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,6 +28,10 @@ FD_RTOL, FD_ATOL = 1e-5, 1e-7  # central differences: step² truncation plus rou
 FD_STEP = 1e-6  # the perturbation of one entry
 FD_ENTRIES = 20  # at most this many entries of each input or parameter are perturbed, to stay fast
 DEFAULT_SHAPE, DEFAULT_SEED = (4, 5), 0
+# The largest array a --shape may ask for: the input (B x N), or for the built-ins Linear's (N+1) x N weight,
+# 8 MB in float64. Several copies of each live at once, and the forward pass runs 2 * FD_ENTRIES times per input.
+MAX_ELEMENTS = 1_000_000
+MAX_BUILTIN_WIDTH = (math.isqrt(4 * MAX_ELEMENTS + 1) - 1) // 2  # the largest N with (N+1) * N <= MAX_ELEMENTS
 _NO_ARGUMENTS = "; a layer to check must be constructible with no arguments"
 
 @dataclass
@@ -57,7 +62,7 @@ def gradcheck(target: str | None = None, shape: tuple[int, int] = DEFAULT_SHAPE,
 def check_builtins(shape: tuple[int, int] = DEFAULT_SHAPE, seed: int = DEFAULT_SEED,
                    backend: str = "numpy") -> list[CheckResult]:
     """Check every built-in layer, loss and penalty on `backend` arrays against autograd and finite differences."""
-    shape = _check_shape(shape)
+    shape = _check_shape(shape, builtins=True)
     if backend not in ("numpy", "torch"):
         raise RedesError(f"backend must be numpy or torch, got {backend!r}")
     xp = namespace(backend)
@@ -71,7 +76,7 @@ def check_builtins(shape: tuple[int, int] = DEFAULT_SHAPE, seed: int = DEFAULT_S
 def check_layer(layer_factory: Callable[[], Any], name: str, shape: tuple[int, int] = DEFAULT_SHAPE,
                 seed: int = DEFAULT_SEED) -> list[CheckResult]:
     """Check one NumPy layer by finite differences (no torch reference exists for it), its parameters randomised."""
-    shape = _check_shape(shape)
+    shape = _check_shape(shape, builtins=False)
     layer = _user_call(layer_factory, f"{name}: constructing it", _NO_ARGUMENTS)()
     _validate_layer(layer, name)
     rng = np.random.default_rng(seed)
@@ -96,7 +101,7 @@ def load_user_layer(spec: str) -> tuple[Callable[[], Any], str]:
         raise RedesError(f"{path}: no such file")
     if path.suffix != ".py":
         raise RedesError(f"{path} is not a Python file (.py); expected FILE.py:CLASS")
-    module, name = _import(path), f"{path.name}:{class_name}"
+    module, name = _import(path, class_name), f"{path.name}:{class_name}"
     found = getattr(module, class_name, None)
     if not isinstance(found, type):
         classes = [k for k, v in vars(module).items() if isinstance(v, type) and v.__module__ == module.__name__]
@@ -205,24 +210,48 @@ def _compare(name: str, check: str, method: str, actual, expected, picks=None) -
                        float((error / (np.abs(e) + atol)).max(initial=0.0)), passed)
 
 
-def _check_shape(shape) -> tuple[int, int]:
+def _check_shape(shape, builtins: bool) -> tuple[int, int]:
+    """(batch, width) as ints; refused before anything is drawn when an array of it would be too large."""
     if len(shape) != 2 or not all(isinstance(v, (int, np.integer)) and v >= 1 for v in shape):
         raise RedesError(f"shape must be (batch, width), two positive integers, got {shape!r}")
-    return int(shape[0]), int(shape[1])
+    batch, width = int(shape[0]), int(shape[1])
+    what, elements, width_hint = "the input", batch * width, ""
+    if builtins and (width + 1) * width > elements:
+        what, elements = f"the built-in Linear's weight ({width + 1}x{width})", (width + 1) * width
+        width_hint = f", a width of at most {MAX_BUILTIN_WIDTH}"
+    if elements > MAX_ELEMENTS:
+        raise RedesError(f"--shape {batch},{width}: {what} would have {elements:,} elements ({elements * 8 / 1e9:.3g} "
+                         f"GB in float64); gradcheck draws every array whole and runs the forward pass "
+                         f"{2 * FD_ENTRIES} times per input, use at most {MAX_ELEMENTS:,} elements{width_hint}")
+    return batch, width
 
 
-def _import(path: Path):
-    """The module of a user's file, imported by path (registered in sys.modules, as dataclasses need)."""
+def _import(path: Path, class_name: str):
+    """The module of a user's file, imported by path (registered in sys.modules, as dataclasses need).
+
+    Whatever ends the import (an exception, sys.exit) is one RedesError; Ctrl-C stays an interrupt."""
     module_name = f"_redes_user_{path.stem}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:
+    except BaseException as exc:
         del sys.modules[module_name]
-        raise RedesError(f"{path}: importing it raised {type(exc).__name__}: {exc}") from exc
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        if isinstance(exc, SystemExit):
+            raise RedesError(f"{path}: the module {_ended_by(exc)} while being imported; gradcheck needs a module "
+                             f"that defines {class_name}") from None
+        raise RedesError(f"{path}: importing it {_ended_by(exc)}") from exc
     return module
+
+
+def _ended_by(exc: BaseException) -> str:
+    """What ended user code, as words after its subject: "exited (sys.exit(0))", "raised KeyError: 'w'"."""
+    if isinstance(exc, SystemExit):
+        return f"exited (sys.exit({'' if exc.code is None else repr(exc.code)}))"
+    return f"raised {type(exc).__name__}: {str(exc).strip()}"
 
 
 def _validate_layer(layer, name: str) -> None:
@@ -247,8 +276,8 @@ def _user_call(function: Callable, what: str, hint: str = "", returns_array: boo
     def call(*args):
         try:
             result = function(*args)
-        except Exception as exc:
-            raise RedesError(f"{what} raised {type(exc).__name__}: {str(exc).strip()}{hint}") from exc
+        except (Exception, SystemExit) as exc:
+            raise RedesError(f"{what} {_ended_by(exc)}{hint}") from exc
         if returns_array and not (isinstance(result, (np.ndarray, np.floating)) and result.dtype == np.float64):
             raise RedesError(f"{what} returned {_kind(result)}, not a float64 NumPy array{hint}")
         return result

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
+import math
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
@@ -32,15 +35,69 @@ class Param(BaseModel):
     log: bool = Field(False, description="sample the range on a log scale")
     step: Optional[float | int] = Field(None, description="the range's step (needed by the grid sampler)")
 
+    @field_validator("low", "high", "step", mode="before")
+    @classmethod
+    def _a_number(cls, value: Any) -> Any:
+        """A number as written: pydantic would take `true` as 1 and "3" as 3.0."""
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ValueError(f"expected a number, got {value!r}")
+        return value
+
     @model_validator(mode="after")
-    def _one_kind(self) -> "Param":
+    def _valid_for_optuna(self) -> "Param":
+        """Refuse, when the file is read, what Optuna's suggest_* would refuse or quietly change in a trial."""
         if (self.choices is None) == (self.low is None or self.high is None):
             raise ValueError("give either choices: [...] or both low: and high:")
-        if self.choices is not None and not self.choices:
-            raise ValueError("choices is empty")
-        if self.low is not None and self.high is not None and not self.low < self.high:
-            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        problem = self._choices_problem() if self.choices is not None else self._range_problem()
+        if problem:
+            raise ValueError(problem)
         return self
+
+    def _choices_problem(self) -> Optional[str]:
+        """Choices must be distinct to Optuna (it takes 1, 1.0 and true for one value) and survive its storage."""
+        extra = [name for name in ("low", "high", "step") if getattr(self, name) is not None] + ["log"] * self.log
+        if extra:
+            return "choices: cannot be combined with " + " or ".join(f"{name}:" for name in extra)
+        if not self.choices:
+            return "choices is empty"
+        for i, choice in enumerate(self.choices):
+            if not _survives_storage(choice):
+                return (f"choice {choice!r} would not come back from Optuna's storage as it is (lists and mappings "
+                        f"are stored as JSON text, so text starting with [ or {{ and mapping keys other than text "
+                        f"cannot be)")
+            for earlier in self.choices[:i]:
+                if _encode(earlier) == _encode(choice):
+                    return (f"choices {earlier!r} and {choice!r} are one value to Optuna (it takes 1, 1.0 and true "
+                            f"for the same); give each value once")
+        return None
+
+    def _range_problem(self) -> Optional[str]:
+        """Optuna's FloatDistribution and IntDistribution rules, and a step that divides the range exactly."""
+        low, high, step = self.low, self.high, self.step
+        for name, value in (("low", low), ("high", high), ("step", step)):
+            if value is not None and not math.isfinite(value):
+                return f"{name} must be a finite number, got {value}"
+        if not low < high:
+            return f"low ({low}) must be below high ({high})"
+        if self.log and step is not None:
+            return "log: true cannot be combined with step: (a log range is continuous; give choices: instead)"
+        if self.log and self.integer and low < 1:
+            return f"log scale on integers needs low >= 1, got {low}"
+        if self.log and low <= 0:
+            return f"log scale needs low > 0, got {low}"
+        if step is not None and step <= 0:
+            return f"step must be positive, got {step}"
+        return None if step is None else self._step_problem()
+
+    def _step_problem(self) -> Optional[str]:
+        """Optuna lowers `high` to the last whole step with a warning; say so and name the nearest valid highs."""
+        span, size = Decimal(str(self.high)) - Decimal(str(self.low)), Decimal(str(self.step))
+        if span % size == 0:
+            return None
+        below, above = (format((Decimal(str(self.low)) + (span // size + k) * size).normalize(), "f") for k in (0, 1))
+        problem = f"step {self.step} is larger than" if span < size else f"step {self.step} does not divide"
+        highs = f"high: {above}" if span < size else f"high: {below} or high: {above}"
+        return f"{problem} the range {self.low}..{self.high} (Optuna would cut it short); use {highs}"
 
     @property
     def integer(self) -> bool:
@@ -56,13 +113,25 @@ class Param(BaseModel):
         values = [self.low + i * self.step for i in range(count)]
         return [int(v) for v in values] if self.integer else [round(v, 12) for v in values]
 
+    def probes(self) -> list:
+        """The values load_search makes configs of: every choice, or both ends and, for a float range, a value
+        just inside (fractional, so that an integer key searched with float ends is refused)."""
+        if self.choices is not None:
+            return self.choices
+        inside = self.low + self.step if self.step else math.nextafter(self.low, self.high)
+        return [self.low, self.high] + ([] if self.integer else [inside])
+
     def suggest(self, trial, key: str) -> Any:
         """This trial's value of the key, drawn by the study's sampler."""
-        if self.choices is not None:
-            return _decode(trial.suggest_categorical(key, [_encode(choice) for choice in self.choices]))
-        if self.integer:
-            return trial.suggest_int(key, self.low, self.high, step=self.step or 1, log=self.log)
-        return trial.suggest_float(key, self.low, self.high, step=self.step, log=self.log)
+        try:
+            if self.choices is not None:
+                return _decode(trial.suggest_categorical(key, [_encode(choice) for choice in self.choices]))
+            if self.integer:
+                return trial.suggest_int(key, self.low, self.high, step=self.step or 1, log=self.log)
+            return trial.suggest_float(key, self.low, self.high, step=self.step, log=self.log)
+        except ValueError as exc:  # the file is checked: what is left is a study that searched the key otherwise
+            raise RedesError(f"params.{key}: {str(exc).rstrip('.')}: the study's earlier trials searched it "
+                             f"another way; use a new --out (or, with --storage, a new name: in the file)") from None
 
 
 class Pruner(BaseModel):
@@ -105,16 +174,25 @@ def _decode(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) and value[:1] in "[{" else value
 
 
+def _survives_storage(choice: Any) -> bool:
+    """Whether the choice comes back as it was: "[1]" would come back a list, {1: 2} as {"1": 2}."""
+    try:
+        return repr(_decode(_encode(choice))) == repr(choice)
+    except ValueError:  # text such as "[abc" is not JSON
+        return False
+
+
 def load_search(path: Union[str, Path]) -> tuple[SearchFile, dict]:
     """The validated search file and its resolved base config (as a mapping)."""
     plan = read_study_file(path, SearchFile, "search")
     base = base_config(plan.base, plan.set, path, "search")
     for key, param in plan.params.items():  # every key and every choice must make a valid config
-        for value in param.choices or [param.low, param.high]:
+        for value in param.probes():
             try:
                 load_config(base=base, settings={key: value})
             except RedesError as exc:
-                raise RedesError(f"search file {path}: params.{key}: {exc}") from None
+                inside = "" if param.choices is not None or value in (param.low, param.high) else "inside the range, "
+                raise RedesError(f"search file {path}: params.{key}: {inside}{exc}") from None
     return plan, base
 
 
@@ -141,23 +219,45 @@ def run_search(search_file: Union[str, Path], out: Union[str, Path, None] = None
 
     Returns the search directory and the Optuna study.
     """
+    import optuna
+
+    _quiet_optuna()
+    plan, base = load_search(search_file)
+    search_dir = Path(out) if out is not None else Path("searches") / Path(search_file).stem
+    search_dir.mkdir(parents=True, exist_ok=True)
+    study = optuna.create_study(storage=_storage(storage or f"sqlite:///{(search_dir / 'study.db').absolute()}"),
+                                sampler=_sampler(plan, plan.seed if seed is None else seed),
+                                pruner=_pruner(plan.pruner), study_name=plan.name or Path(search_file).stem,
+                                direction=plan.direction, load_if_exists=True)
+    objective = _Objective(plan, base, search_dir, search_file)
+    study.optimize(objective, n_trials=trials or plan.trials)
+    write_outcome(study, plan, base, search_dir)
+    return search_dir, study
+
+
+class _OneLinePerFailedTrial(logging.Filter):
+    """Optuna warns twice of a failed trial, first with its traceback: keep that warning, in one line, unless the
+    trial raised a RedesError, which ends the search and which `redes` reports itself as its error line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        record.exc_info = record.exc_text = None
+        return not isinstance(error, RedesError) and " failed with value " not in record.getMessage()
+
+
+_ONE_LINE_PER_FAILED_TRIAL = _OneLinePerFailedTrial()
+
+
+def _quiet_optuna() -> None:
+    """Optuna's warnings only, one line per failed trial, and no ExperimentalWarning for the heartbeats."""
     import warnings
 
     import optuna
 
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeats: stable enough
-    plan, base = load_search(search_file)
-    search_dir = Path(out) if out is not None else Path("searches") / Path(search_file).stem
-    search_dir.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(storage=_storage(storage or f"sqlite:///{(search_dir / 'study.db').absolute()}"),
-                                sampler=_sampler(plan, plan.seed if seed is None else seed),
-                                pruner=_pruner(plan.pruner), study_name=plan.name or Path(search_file).stem,
-                                direction=plan.direction, load_if_exists=True)
-    objective = _Objective(plan, base, search_dir)
-    study.optimize(objective, n_trials=trials or plan.trials)
-    write_outcome(study, plan, base, search_dir)
-    return search_dir, study
+    for handler in logging.getLogger("optuna").handlers:  # Optuna's own writes to stderr
+        handler.addFilter(_ONE_LINE_PER_FAILED_TRIAL)
 
 
 def _storage(url: str, attempts: int = 5):
@@ -212,10 +312,19 @@ def _pruner(pruner: Pruner):
 class _Objective:
     """One trial: the sampled values set into the base config, trained into trials/trial-NNNN."""
 
-    def __init__(self, plan: SearchFile, base: dict, search_dir: Path):
-        self.plan, self.base, self.search_dir = plan, base, search_dir
+    def __init__(self, plan: SearchFile, base: dict, search_dir: Path, search_file: Union[str, Path]):
+        self.plan, self.base, self.search_dir, self.search_file = plan, base, search_dir, search_file
 
     def __call__(self, trial) -> float:
+        """The trial's metric; a RedesError names the file and the trial's values, and ends the search."""
+        try:
+            return self._train(trial)
+        except RedesError as exc:
+            values = ", ".join(f"{key}={value}" for key, value in trial.params.items())
+            trial_name = f"trial {trial.number}" + (f" ({values})" if values else "")
+            raise RedesError(f"search file {self.search_file}: {trial_name}: {exc}") from None
+
+    def _train(self, trial) -> float:
         import optuna
 
         from redes.runs.train import train
