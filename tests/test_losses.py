@@ -87,3 +87,18 @@ def test_the_config_the_loss_table_and_auto_agree():
         assert resolve_loss("auto", kind.task, 2 if kind.task == "binary" else 3) == name
     with pytest.raises(ValueError, match="auto"):
         LossConfig(name="hinge")
+
+
+@pytest.mark.parametrize("name, y, best_output", [
+    ("cross_entropy", torch.tensor([0, 0, 0, 1, 2, 2]), lambda y: torch.log(torch.tensor([3, 1, 2]) / 6.0)),
+    ("bce", torch.tensor([0, 1, 1, 1]), lambda y: torch.logit(torch.tensor([0.75]))),
+    ("mse", torch.tensor([[1.0, 10.0], [3.0, -2.0], [8.0, 4.0]]), lambda y: y.mean(0)),
+])
+def test_constant_loss_is_the_loss_of_the_best_prediction_that_ignores_the_inputs(name, y, best_output):
+    from redes.nn.losses import LOSSES
+
+    outputs = best_output(y).double().expand(len(y), -1)
+    assert LOSSES[name].constant_loss(y) == pytest.approx(float(loss_function(name)(outputs, y)), rel=1e-12)
+    nearby = outputs.clone()
+    nearby[:, 0] += 0.1
+    assert LOSSES[name].constant_loss(y) < float(loss_function(name)(nearby, y))

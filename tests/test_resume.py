@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -15,6 +16,7 @@ import yaml
 import redes
 from redes.checkpoint import load_tree
 from redes.errors import RedesError, TrainingInterrupted
+from tests.test_cli import assert_one_line_error
 
 # about half a second per epoch on 2 cores: long enough to be killed at many different moments
 SLOW = {"data": {"name": "bernoulli", "n_samples": 3000, "n_features": 64},
@@ -32,7 +34,7 @@ def _start(args, cwd) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
-def _wait_for_new_checkpoint(path: Path, process: subprocess.Popen, timeout: float = 60) -> None:
+def _wait_for_new_checkpoint(path: Path, process: subprocess.Popen, timeout: float = 180) -> None:
     """Until the process (re)writes `path`: training is under way, past its imports and data loading."""
     before = path.stat().st_mtime_ns if path.exists() else None
     deadline = time.monotonic() + timeout
@@ -131,6 +133,30 @@ def test_divergence_stops_with_the_cause_and_keeps_the_last_good_weights(tmp_pat
     assert all(torch.isfinite(p).all() for p in run.model.parameters())
     assert torch.allclose(run.model[0].weight, initial.model[0].weight, atol=1e-6)
     assert not (tmp_path / "d/summary.json").exists()
+
+
+@pytest.mark.parametrize("optimizer", [{"name": "sgd", "lr": 50.0}, {"name": "adam", "lr": 1e6}])
+def test_a_loss_that_explodes_without_nan_stops_as_diverged(cli, tmp_path, optimizer):
+    settings = [f"optimizer.{key}={value}" for key, value in optimizer.items()] + ["train.epochs=3"]
+    result = cli("train", *(f"--set={s}" for s in settings), "--out", "d")
+    assert_one_line_error(result, "the training loss of epoch 1", "rose above", "train.divergence_factor=1000 times "
+                          "2.302", f"optimizer.lr={optimizer['lr']:g}")
+    assert "data.scale" not in result.err and "init_scale" not in result.err  # digits are scaled; no init_scale
+    assert not (tmp_path / "d/summary.json").exists()
+    assert all(torch.isfinite(p).all() for p in redes.load_run(tmp_path / "d").model.parameters())
+    assert cli("train", *(f"--set={s}" for s in settings), "--set=train.divergence_factor=0", "--out", "off").status == 0
+
+
+def test_the_diagnosis_names_unscaled_inputs_and_targets_only_when_they_are_large(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 3)) * [1.0, 1.0, 5000.0]
+    np.savez(tmp_path / "wide.npz", x=x, y=x @ [1.0, 2.0, 3.0])
+    config = {"data": {"name": "file", "path": str(tmp_path / "wide.npz"), "scale": "none"},
+              "optimizer": {"name": "sgd", "lr": 0.1}, "train": {"epochs": 2, "batch_size": 20}}
+    with pytest.raises(RedesError, match=r"inputs as large as 1\.\d+e\+04 \(data.scale=none; data.scale=standard "
+                                         r"scales them\), targets as large as") as err:
+        redes.train(config, out=tmp_path / "d", verbose=False)
+    assert "init_scale" not in str(err.value)
 
 
 def test_resume_refuses_what_it_cannot_continue(tmp_path, digits_run):

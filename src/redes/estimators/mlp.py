@@ -191,8 +191,8 @@ class _BaseMLP(BaseEstimator):
     def _record(self, state, stopper: Optional[_Stopper]) -> None:
         """History into loss_curve_ and n_iter_; the stopping outcome into best_loss_ or validation_scores_."""
         if state.diverged:
-            raise ValueError(f"{type(self).__name__}: the loss became non-finite at epoch {state.diverged[0]}; "
-                             "scale the inputs (StandardScaler) or lower learning_rate_init")
+            raise ValueError(f"{type(self).__name__}: {state.diverged}; scale the inputs (StandardScaler) or "
+                             "lower learning_rate_init")
         scale = self._sklearn_scale
         self.loss_curve_ += [scale * (row["train_loss"] + row["train_penalty"]) for row in state.history]
         self.n_iter_ += len(state.history)

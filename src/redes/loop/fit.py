@@ -17,19 +17,27 @@ from redes.engines.base import Engine
 from redes.loop.callbacks import Callback
 from redes.loop.evaluate import evaluate
 from redes.loop.state import FitState, set_global_rng_states
-from redes.nn.losses import classifies
+from redes.nn.losses import LOSSES, classifies
 
 
 def fit(engine: Engine, train: Split, val: Optional[Split], loss: str, *, epochs: int, batch_size: int,
         sampler: str, generator: torch.Generator, eval_batch_size: int = 4096,
-        callbacks: Sequence[Callback] = (), resume: Optional[dict] = None) -> FitState:
+        callbacks: Sequence[Callback] = (), resume: Optional[dict] = None,
+        divergence_factor: float = 0.0) -> FitState:
     """Train for `epochs` (or continue from a `FitState.snapshot()`); the returned state holds the history.
 
     Each epoch: the engine's steps over the batches, their losses summed without a host sync, then the
     epoch's row (train sums, validation metrics) for the history and the callbacks. Ctrl-C stops after the
-    step in progress; a callback stops training by setting `state.stop`.
+    step in progress; a callback stops training by setting `state.stop`. Training stops as diverged at a
+    non-finite loss, and at an epoch whose mean loss is above `divergence_factor` (0: never) times the loss
+    of a constant prediction.
     """
     state = FitState(epochs, steps_per_epoch(len(train), batch_size, sampler), engine, generator)
+    constant = LOSSES[loss].constant_loss(train.y) if divergence_factor else 0.0
+    if constant > 0:  # 0: every target the same, nothing to measure against
+        state.loss_limit = divergence_factor * constant
+        state.limit_reason = f"train.divergence_factor={divergence_factor:g} times {constant:.4g}, the loss of a " \
+                             "prediction that ignores the inputs"
     x, y, device, classify = *engine.arrays(train), train.x.device, classifies(loss)
     if engine.fast:
         keep_freed_host_memory()  # the host memory a step frees is kept for the next

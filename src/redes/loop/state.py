@@ -85,8 +85,8 @@ class EpochTotals:
 class FitState:
     """What callbacks see of the loop; a callback stops training by setting `stop` (never by raising).
 
-    `interrupted` is set by Ctrl-C (the loop finishes the step it is in), `diverged` holds the
-    (epoch, step) of the first non-finite loss.
+    `interrupted` is set by Ctrl-C (the loop finishes the step it is in); `diverged` says where and how the
+    training loss diverged: a non-finite step, or an epoch's mean above `loss_limit`.
     """
 
     epochs: int
@@ -97,7 +97,9 @@ class FitState:
     step: int = 0
     stop: bool = False
     interrupted: bool = False
-    diverged: Optional[tuple[int, int]] = None
+    diverged: Optional[str] = None
+    loss_limit: float = math.inf
+    limit_reason: str = ""  # what `loss_limit` is, in words
     history: list[dict] = field(default_factory=list)
     epoch_start_rng: Optional[torch.Tensor] = None  # the generator's state when this epoch began
     totals: Optional[EpochTotals] = None
@@ -122,13 +124,17 @@ class FitState:
 
     def end_epoch(self, classify: bool) -> Optional[dict]:
         """The epoch's history row from its sums (three host reads, after its last step), or None with `diverged`
-        set when a step's loss was not finite."""
+        set when a step's loss was not finite or the epoch's mean is above `loss_limit`."""
         rows, correct = self.totals.rows()
         sizes = rows[2]
         (loss_sum, penalty_sum), seen = (rows[:2] * sizes).sum(1).tolist(), float(sizes.sum())
         if not math.isfinite(loss_sum):  # sizes > 0: the sum is finite exactly when every step's loss is
-            self.diverged = (self.epoch, next(step for step, value in enumerate(rows[0].tolist(), 1)
-                                              if not math.isfinite(value)))
+            step = next(step for step, value in enumerate(rows[0].tolist(), 1) if not math.isfinite(value))
+            self.diverged = f"the loss became non-finite at epoch {self.epoch}, step {step}"
+            return None
+        if loss_sum / seen > self.loss_limit:
+            self.diverged = (f"the training loss of epoch {self.epoch}, {loss_sum / seen:.4g}, rose above "
+                             f"{self.loss_limit:.4g} ({self.limit_reason})")
             return None
         logs = {"epoch": self.epoch, "train_loss": loss_sum / seen, "train_penalty": penalty_sum / seen}
         if classify:

@@ -10,6 +10,7 @@ weight penalty of a torch model is here too.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Optional
 
 from redes.errors import RedesError
@@ -56,6 +57,12 @@ class Loss:
         return outputs
 
     @classmethod
+    def constant_loss(cls, y) -> float:
+        """The loss of the best prediction that ignores the inputs (the targets' own spread, a torch tensor):
+        the scale a training loss is judged against."""
+        raise NotImplementedError
+
+    @classmethod
     def probabilities(cls, outputs):
         raise RedesError("predict_proba needs a classifier; this run is a regression")
 
@@ -100,6 +107,12 @@ class SoftmaxCrossEntropy(Loss):
     @classmethod
     def predictions(cls, outputs):
         return outputs.argmax(1)
+
+    @classmethod
+    def constant_loss(cls, y):  # the entropy of the class frequencies
+        frequencies = y.long().bincount().double() / len(y)
+        frequencies = frequencies[frequencies > 0]
+        return float(-(frequencies * frequencies.log()).sum())
 
     @classmethod
     def probabilities(cls, outputs):
@@ -173,6 +186,11 @@ class SigmoidBCE(Loss):
         return lambda outputs, y: bce(outputs.squeeze(1), y.to(outputs.dtype))
 
     @classmethod
+    def constant_loss(cls, y):  # the entropy of the positive rate
+        p = float(y.double().mean())
+        return 0.0 if p in (0.0, 1.0) else -(p * math.log(p) + (1 - p) * math.log(1 - p))
+
+    @classmethod
     def predictions(cls, outputs):
         positive = outputs[:, 0] > 0
         return positive.long() if hasattr(positive, "long") else positive.astype("int64")  # torch or NumPy
@@ -229,6 +247,10 @@ class MSE(Loss):
     @classmethod
     def output_width(cls, n_classes, n_targets):
         return n_targets
+
+    @classmethod
+    def constant_loss(cls, y):  # each target's variance, averaged
+        return float(y.double().reshape(len(y), -1).var(0, unbiased=False).mean())
 
     @classmethod
     def equations(cls, u, shape, reuse, name):

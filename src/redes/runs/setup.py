@@ -40,7 +40,8 @@ class Setup:
         t = self.config.train
         return fit(self.engine, self.splits.train, self.splits.val, self.loss, epochs=t.epochs,
                    batch_size=t.batch_size, sampler=t.sampler, generator=self.generator,
-                   eval_batch_size=t.eval_batch_size, callbacks=callbacks, resume=resume)
+                   eval_batch_size=t.eval_batch_size, callbacks=callbacks, resume=resume,
+                   divergence_factor=t.divergence_factor)
 
 
 def prepare(cfg: Config) -> Setup:

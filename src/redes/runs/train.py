@@ -129,9 +129,8 @@ def _restore(setup: Setup, state: dict, path: Path) -> None:
         raise RedesError(f"{path}: checkpoint does not fit this run's config: {exc}") from None
 
 
-def _divergence(setup: Setup, run: Run, where: tuple[int, int]) -> str:
-    """Keep the last good weights as the run's model and say what probably went wrong."""
-    epoch, step = where
+def _divergence(setup: Setup, run: Run, what: str) -> str:
+    """Keep the last good weights as the run's model and say what went wrong, with the causes that apply."""
     checkpoint = RunFiles(run.path).checkpoint if run.path else None
     if checkpoint is not None and checkpoint.is_file():
         good = load_tree(checkpoint, "checkpoint")
@@ -141,13 +140,25 @@ def _divergence(setup: Setup, run: Run, where: tuple[int, int]) -> str:
                 f"{RunFiles(run.path).model} holds its weights")
     else:
         kept = "no checkpoint was written"
-    cfg = setup.config
+    return f"{what}, and training stopped; {kept}; likely causes: {', '.join(_divergence_causes(setup))}"
+
+
+LARGE = 100.0  # inputs or targets beyond this size make steps large: scaled data stays within a few units
+
+
+def _divergence_causes(setup: Setup) -> list[str]:
+    """The learning rate, and only those other causes the config or the data show."""
+    cfg, train = setup.config, setup.splits.train
     causes = [f"a learning rate too high (optimizer.lr={cfg.optimizer.lr:g})"]
     if cfg.model.init_scale is not None:
         causes.append(f"weights initialised too large (model.init_scale={cfg.model.init_scale:g})")
-    causes.append(f"unscaled inputs (data.scale={cfg.data.scale})")
-    return (f"the loss became non-finite at epoch {epoch}, step {step}, and training stopped; {kept}; "
-            f"likely causes: {', '.join(causes)}")
+    largest_input = float(train.x.abs().max())
+    if largest_input > LARGE:
+        causes.append(f"inputs as large as {largest_input:.3g} (data.scale={cfg.data.scale}; data.scale=standard "
+                      "scales them)")
+    if setup.splits.task == "regression" and (largest_target := float(train.y.abs().max())) > LARGE:
+        causes.append(f"targets as large as {largest_target:.3g}, whose squared errors make large steps")
+    return causes
 
 
 def _as_config(config: ConfigLike) -> Config:
