@@ -61,9 +61,18 @@ def test_predict_writes_class_names_and_probabilities(cli, tmp_path):
     assert all(line.split(",")[0] in [str(i) for i in range(10)] for line in lines[1:])
     probabilities = np.array([[float(v) for v in line.split(",")[1:]] for line in lines[1:]])
     assert np.allclose(probabilities.sum(axis=1), 1, atol=1e-4)
-    # the same rows as a csv with the target column: it is dropped, predictions agree
-    np.savetxt(tmp_path / "x.csv", np.column_stack([digits.data[:20], digits.target[:20]]), delimiter=",")
+    # the same rows as a csv with a column its header names the target: it is dropped, predictions agree
+    header = ",".join([f"pixel{i}" for i in range(64)] + ["target"])
+    np.savetxt(tmp_path / "x.csv", np.column_stack([digits.data[:20], digits.target[:20]]), delimiter=",",
+               header=header, comments="")
     assert cli("predict", "run", "x.csv").out.splitlines() == lines
+    # without the header no column is known to be a target: all 65 are counted, none dropped
+    np.savetxt(tmp_path / "y.csv", np.column_stack([digits.data[:20], digits.target[:20]]), delimiter=",")
+    assert_one_line_error(cli("predict", "run", "y.csv"), "65 columns, but the model expects 64 features")
+    np.savetxt(tmp_path / "z.csv", digits.data[:3, :3], delimiter=",")
+    assert_one_line_error(cli("predict", "run", "z.csv"), "3 columns, but the model expects 64 features")
+    np.savez(tmp_path / "nan.npz", x=np.where(np.arange(64) == 5, np.nan, digits.data[:2]))
+    assert_one_line_error(cli("predict", "run", "nan.npz"), "x[0, 5] is nan")
     assert_one_line_error(cli("predict", "run", "x.npz", "--out", "p.csv"), "p.csv already exists")
 
 
@@ -119,7 +128,7 @@ def test_run_directory_problems(cli, tmp_path):
     assert_one_line_error(cli("train", *QUICK, "--out", "run"), "run already exists")
     assert (tmp_path / "run/model.safetensors").read_bytes() == before
     np.savez(tmp_path / "wide.npz", x=np.zeros((4, 65)))
-    assert_one_line_error(cli("predict", "run", "wide.npz"), "wide.npz", "65 feature columns", "expects 64")
+    assert_one_line_error(cli("predict", "run", "wide.npz"), "wide.npz", "65 columns", "expects 64 features")
     (tmp_path / "run/model.safetensors").write_bytes(before[: len(before) // 2])
     assert_one_line_error(cli("eval", "run"), "model.safetensors", "not a valid safetensors file")
     (tmp_path / "run/model.safetensors").unlink()

@@ -383,17 +383,38 @@ def test_features_npz(tmp_path):
     np.testing.assert_array_equal(read_features(str(_npz(tmp_path, "one.npz", x=np.arange(3.0))), 1), [[0], [1], [2]])
 
 
-@pytest.mark.parametrize("text, n_features, found", [("1,2,3\n4,5,6\n", 5, 2), ("1,2,3,4\n", 2, 3)])
-def test_features_csv_width_mismatch(tmp_path, text, n_features, found):
+@pytest.mark.parametrize("text, n_features, found", [("1,2,3\n4,5,6\n", 5, 3), ("1,2,3,4\n", 2, 4),
+                                                      ("1,2,3,4\n", 3, 4), ("a,b,c,d\n1,2,3,4\n", 3, 4)])
+def test_features_csv_width_mismatch_counts_every_column(tmp_path, text, n_features, found):
     path = _csv(tmp_path, text)
-    with _refused(path, f"{found} feature columns, but the model expects {n_features}"):
-        read_features(str(path), n_features)
+    with _refused(path, f"{found} columns, but the model expects {n_features} features"):
+        read_features(str(path), n_features, target_by_position=False)
+
+
+def test_features_csv_drops_a_column_only_when_it_is_known_to_be_the_target(tmp_path):
+    path = _csv(tmp_path, "1,2,3\n4,5,6\n")
+    with _refused(path, "3 columns, but the model expects 2 features; if one is the target, name it"):
+        read_features(str(path), 2, target_by_position=False)  # a digits model: no column is a target by position
+    named = _csv(tmp_path, "a,label,c\n1,2,3\n4,5,6\n", "named.csv")
+    np.testing.assert_array_equal(read_features(str(named), 2, target_by_position=False), [[1, 3], [4, 6]])
 
 
 def test_features_npz_width_mismatch(tmp_path):
     path = _npz(tmp_path, x=np.ones((2, 4)))
-    with _refused(path, "4 feature columns, but the model expects 3"):
+    with _refused(path, "4 columns, but the model expects 3 features"):
         read_features(str(path), 3)
+
+
+@pytest.mark.parametrize("text, where", [("a,b\n1,2\n3,nan\n", "line 3, column 2 is nan"),
+                                          ("1,inf\n", "line 1, column 2 is inf"),
+                                          ("1,2\n1e39,0\n", "line 2, column 1 is inf")])
+def test_features_that_are_not_finite_are_refused_by_line_and_column(tmp_path, text, where):
+    path = _csv(tmp_path, text)
+    with _refused(path, where + r" \(NaN, infinite, or beyond float32's range\)"):
+        read_features(str(path), 2)
+    npz = _npz(tmp_path, x=np.array([[0.0, 1.0], [np.nan, 2.0]]))
+    with _refused(npz, r"x\[1, 0\] is nan"):
+        read_features(str(npz), 2)
 
 
 def test_features_bad_cell_and_missing_file(tmp_path):

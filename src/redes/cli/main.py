@@ -86,7 +86,8 @@ def _predict(args) -> int:
     from redes.runs.run import load_run
 
     run = load_run(args.run_dir)
-    x = read_features(args.input, run.model[0].in_features, run.config.data.target)
+    data = run.config.data
+    x = read_features(args.input, run.model[0].in_features, data.target, target_by_position=data.name == "file")
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     if run.classes:

@@ -71,7 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     predict = commands.add_parser("predict", help="predict with a saved run on a .npz or .csv file",
                                   description="Predict each row of INPUT (an .npz with array x, or a .csv of the "
                                               "features) and write a csv: the predicted class name and one "
-                                              "probability column per class (or the predicted values).")
+                                              "probability column per class (or the predicted values). A csv "
+                                              "has exactly the model's features, or one more column that its "
+                                              "header names target (or label, class, y), or, for a model trained "
+                                              "on a file, the training file's layout. Every value must be finite.")
     predict.add_argument("run_dir", metavar="RUN_DIR")
     predict.add_argument("input", metavar="INPUT")
     predict.add_argument("--out", metavar="FILE", help="csv file to write (must not exist); default: stdout")

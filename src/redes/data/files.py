@@ -54,18 +54,46 @@ def read_file(path: str, target: Target, task: str) -> RawData:
                    x_test=x_test, y_test=None if y_test is None else encode(y_test.ravel()))
 
 
-def read_features(path: str, n_features: int, target: Target = None) -> np.ndarray:
-    """Inputs for prediction: an npz's `x`, or a csv of the features (its target column, if present, dropped)."""
+TARGET_NAMES = ("target", "label", "labels", "class", "y")  # a prediction csv's header may name its target so
+
+
+def read_features(path: str, n_features: int, target: Target = None, target_by_position: bool = True) -> np.ndarray:
+    """Inputs for prediction: an npz's `x`, or a csv of exactly the features; a csv with one more column drops
+    it only when it is known to be the target: named so in the header (`target` or one of TARGET_NAMES), or,
+    for a model trained on a file (`target_by_position`), where `target` put it in training (default: last).
+    Every value must be finite: a NaN would come out as a prediction."""
     file = _existing(path)
     if file.suffix.lower() == ".npz":
-        x = read_npz(file)["x"]
+        x, header, first_line = read_npz(file)["x"], None, None
     else:
         rows, header = _read_rows(file)
-        width = len(rows[0]) if rows else 0
-        x = _numeric_columns(file, rows, header, range(width)) if width == n_features else read_csv(file, target)[0]
+        if not rows:
+            raise RedesError(f"{file}: no data rows")
+        columns = list(range(len(rows[0])))
+        if len(columns) == n_features + 1:
+            dropped = _known_target(file, header, len(columns), target, target_by_position)
+            columns = columns if dropped is None else [i for i in columns if i != dropped]
+        x, first_line = _numeric_columns(file, rows, header, columns), 2 if header else 1
     if x.shape[1] != n_features:
-        raise RedesError(f"{file}: {x.shape[1]} feature columns, but the model expects {n_features}")
+        hint = (f"; if one is the target, name it in a header row ({', '.join(TARGET_NAMES)}) or remove it"
+                if first_line and x.shape[1] == n_features + 1 else "")
+        raise RedesError(f"{file}: {x.shape[1]} columns, but the model expects {n_features} features{hint}")
+    bad = np.argwhere(~np.isfinite(x))
+    if len(bad):
+        row, column = bad[0].tolist()
+        where = f"x[{row}, {column}]" if first_line is None else f"line {row + first_line}, column {column + 1}"
+        raise RedesError(f"{file}: {where} is {x[row, column]} (NaN, infinite, or beyond float32's range); "
+                         "a model can only predict from finite numbers")
     return x
+
+
+def _known_target(file: Path, header: Optional[list[str]], width: int, target: Target, by_position: bool):
+    """The column of a prediction csv known to hold the target, or None."""
+    names = [target] if isinstance(target, str) else list(TARGET_NAMES)
+    named = [i for i, name in enumerate(header or []) if name in names]
+    if named:
+        return named[0]
+    return _target_column(file, header, width, target) if by_position and not isinstance(target, str) else None
 
 
 def read_npz(file: Path) -> dict[str, np.ndarray]:
