@@ -37,6 +37,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except BrokenPipeError:  # `redes ... | head`: the reader left; not an error of ours
         sys.stdout = open(os.devnull, "w")
         return 0
+    except OSError as exc:  # a file the command writes or reads: full disk, read-only, permissions
+        print(f"redes: error: {exc.filename or 'a file'}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None, shown=warnings.showwarning) -> None:
@@ -103,7 +106,7 @@ def _predict(args) -> int:
         sys.stdout.write(text.getvalue())
         return 0
     out = Path(args.out)
-    _refuse_existing(out)
+    _check_new_output(out)
     out.write_text(text.getvalue())
     print(f"wrote {len(x)} predictions to {out}", file=sys.stderr)
     return 0
@@ -141,6 +144,7 @@ def _graph(args) -> int:
     from redes.study.graph import loss_graph, render
 
     out = Path(args.out)
+    _check_new_output(out)
     picture = render(loss_graph(load_config(args.config, args.overrides)), out.suffix.lstrip(".").lower())
     _write_new(out, picture)
     print(out)
@@ -148,20 +152,26 @@ def _graph(args) -> int:
 
 
 def _write_new(out: Path, content: bytes) -> None:
-    _refuse_existing(out)
+    _check_new_output(out)
     out.write_bytes(content)
 
 
-def _refuse_existing(out: Path) -> None:
+def _check_new_output(out: Path) -> None:
+    """Before any work: --out must be a new file in a folder that exists."""
     if out.exists():
         raise RedesError(f"{out} already exists; redes never overwrites a file, choose another --out")
+    if not out.parent.is_dir():
+        raise RedesError(f"--out {out}: the folder {out.parent} does not exist; create it or choose another --out")
 
 
 def _plot_activations(out: Path) -> int:
     from redes.nn.models import activation_curves
-    from redes.runs.plots import activations
+    from redes.runs.plots import activations, picture_formats
 
-    _refuse_existing(out)
+    _check_new_output(out)
+    if out.suffix.lstrip(".").lower() not in picture_formats():
+        raise RedesError(f"--out {out}: matplotlib cannot draw .{out.suffix.lstrip('.')} pictures; use one of "
+                         f"{', '.join('.' + f for f in picture_formats())}")
     print(activations(activation_curves(), out))
     return 0
 

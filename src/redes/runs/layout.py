@@ -58,6 +58,11 @@ class RunFiles:
         return summary
 
     @property
+    def lock(self) -> Path:
+        """Locked by the process that writes the run (runs/lock.py); it holds that process's pid."""
+        return self.root / ".lock"
+
+    @property
     def report(self) -> Path:
         return self.root / "report.txt"
 

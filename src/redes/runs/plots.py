@@ -17,6 +17,13 @@ def _figure(width: float, height: float):
     return Figure(figsize=(width, height))
 
 
+def picture_formats() -> list[str]:
+    """The file extensions matplotlib can save a figure as (png, svg, pdf, ...)."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    return sorted(FigureCanvasBase.get_supported_filetypes())
+
+
 def learning_curves(history: list[dict], path: Path) -> Path:
     """Loss (and accuracy, for classifiers) per epoch, train and val side by side."""
     metrics = ["loss"] + (["accuracy"] if any("train_accuracy" in row for row in history) else [])

@@ -13,7 +13,7 @@ import torch
 from pydantic import ValidationError
 from torch import nn
 
-from redes.checkpoint import load_state, load_tensors, save_tensors
+from redes.checkpoint import load_state, load_tensors, save_tensors, write_atomic
 from redes.config import Config, ModelConfig, explain_validation, load_config
 from redes.config.schema import SIZE
 from redes.data import IMAGE_SHAPES, SPLIT_NAMES, Scaler, Split, Splits, load_data
@@ -99,21 +99,29 @@ class Run:
 
 
 def create_run_dir(out: Union[str, Path, None], name: str, root: Union[str, Path] = "runs") -> Path:
-    """A new, empty run directory: `out` (which must not hold anything) or the next free root/<name>-NNN."""
+    """A new, empty run directory: `out` (which must not hold anything) or the next free root/<name>-NNN.
+    The writer checks `out` again once it holds the directory's lock (runs/writer.py)."""
     if out is not None:
         path = Path(out)
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
             raise RedesError(f"run directory {path} already exists and is not empty; choose another --out")
-        path.mkdir(parents=True, exist_ok=True)
-        return path
-    Path(root).mkdir(parents=True, exist_ok=True)
-    for index in range(1, 100_000):
-        path = Path(root) / f"{name}-{index:03d}"
         try:
-            path.mkdir()
-            return path
-        except FileExistsError:
-            continue
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RedesError(f"cannot create run directory {path} ({exc.strerror}); choose another --out") from None
+        return path
+    try:
+        Path(root).mkdir(parents=True, exist_ok=True)
+        for index in range(1, 100_000):
+            path = Path(root) / f"{name}-{index:03d}"
+            try:
+                path.mkdir()
+                return path
+            except FileExistsError:
+                continue
+    except OSError as exc:
+        raise RedesError(f"cannot create a run directory in {Path(root).absolute()} ({exc.strerror}); choose "
+                         "another folder with --out") from None
     raise RedesError(f"no free run directory name left under {root}")
 
 
@@ -220,14 +228,14 @@ def _summary(run: Run, seconds: float, device: torch.device, evaluations: dict[s
 
 
 def _write_reports(run: Run, evaluations: dict[str, Evaluation]) -> None:
-    """summary.json, report.txt (per-class metrics of test, else val, else train) and the plots."""
+    """report.txt (per-class metrics of test, else val, else train), the plots, and last summary.json."""
     files = RunFiles(run.path)
-    files.summary.write_text(json.dumps(run.summary, indent=2) + "\n")
     split = next(name for name in ("test", "val", "train") if name in evaluations)
     evaluation = evaluations[split]
     text = f"run {run.path}\n\n" + evaluation_report(split, evaluation, run.classes)
     files.report.write_text(text + "\n")
     write_plots(run, split, evaluation)
+    write_atomic(files.summary, (json.dumps(run.summary, indent=2) + "\n").encode())  # last: the run is finished
 
 
 def write_plots(run: Run, split: Optional[str] = None, evaluation: Optional[Evaluation] = None) -> list[Path]:
@@ -237,6 +245,8 @@ def write_plots(run: Run, split: Optional[str] = None, evaluation: Optional[Eval
     from redes.runs import plots
 
     files = RunFiles(run.path)
+    if not run.history:
+        raise RedesError(f"{files.metrics} is missing or empty: there are no learning curves to draw")
     files.plots.mkdir(exist_ok=True)
     written = [plots.learning_curves(run.history, files.picture("learning_curves"))]
     split = split or next(name for name in ("test", "val", "train") if getattr(run.data, name) is not None)

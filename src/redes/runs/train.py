@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -18,6 +19,7 @@ from redes.nn.models import summary
 from redes.runs.setup import Setup, prepare
 from redes.runs.layout import RunFiles
 from redes.runs.run import Run, create_run_dir, save_run, write_summary_and_reports
+from redes.runs.writer import writing
 
 ConfigLike = Union[Config, dict, str, Path, None]
 
@@ -34,11 +36,12 @@ def train(config: ConfigLike = None, *, out: Union[str, Path, None] = None, verb
 
         require_tensorboard()  # before anything is written
     setup = prepare(cfg)
-    run_dir = None
-    if _is_main(setup):  # under torchrun, rank 0 alone writes the run directory
-        run_dir = create_run_dir(out, cfg.data.name)
+    if not _is_main(setup):  # under torchrun, rank 0 alone writes the run directory
+        return _train(setup, None, verbose, stream or sys.stdout, snapshot=None, extra=callbacks)
+    run_dir = create_run_dir(out, cfg.data.name)
+    with writing(run_dir, new=True):
         RunFiles(run_dir).config.write_text(cfg.to_yaml())
-    return _train(setup, run_dir, verbose, stream or sys.stdout, snapshot=None, extra=callbacks)
+        return _train(setup, run_dir, verbose, stream or sys.stdout, snapshot=None, extra=callbacks)
 
 
 def resume(run_dir: Union[str, Path], *, verbose: bool = True, stream: Optional[IO[str]] = None) -> Run:
@@ -48,18 +51,26 @@ def resume(run_dir: Union[str, Path], *, verbose: bool = True, stream: Optional[
     Ctrl-C continues mid-epoch. Either way the result is the run that was never interrupted, bit for bit.
     """
     run_dir, files = Path(run_dir), RunFiles(Path(run_dir))
+    _check_resumable(run_dir)
+    setup = prepare(load_config(files.config))
+    main = _is_main(setup)
+    with writing(run_dir) if main else contextlib.nullcontext():
+        _check_resumable(run_dir)  # again, now that no other process writes it
+        state = load_tree(files.checkpoint, "checkpoint")
+        _restore(setup, state, files.checkpoint)
+        if main:
+            CSVLogger(files.metrics, files.timing).rewrite(state["loop"]["history"])
+        return _train(setup, run_dir if main else None, verbose, stream or sys.stdout, state["loop"])
+
+
+def _check_resumable(run_dir: Path) -> None:
+    files = RunFiles(run_dir)
     if not files.config.is_file():
         raise RedesError(f"{run_dir} is not a run directory (no {files.config.name})")
     if files.summary.is_file():
         raise RedesError(f"{run_dir} already finished; nothing to resume")
     if not files.checkpoint.is_file():
         raise RedesError(f"{run_dir} has no {files.checkpoint.name} to resume from (train.checkpoint_every=0?)")
-    setup = prepare(load_config(files.config))
-    state = load_tree(files.checkpoint, "checkpoint")
-    _restore(setup, state, files.checkpoint)
-    if _is_main(setup):
-        CSVLogger(files.metrics, files.timing).rewrite(state["loop"]["history"])
-    return _train(setup, run_dir if _is_main(setup) else None, verbose, stream or sys.stdout, state["loop"])
 
 
 def _is_main(setup: Setup) -> bool:
