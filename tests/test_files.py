@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from redes.config import DataConfig
-from redes.data.files import load_file, read_features, read_file
+from redes.data.files import load_file, read_csv, read_features, read_file
 from redes.data.raw import RawData
 from redes.errors import RedesError
 
@@ -500,3 +501,28 @@ def test_fuzz_npz_arrays(tmp_path, arrays, task):
     path = tmp_path / "fuzz.npz"
     np.savez(path, **arrays)
     _load_or_refuse(path, None, task)
+
+
+def test_an_npz_whose_header_declares_more_than_it_holds_is_refused_before_allocating(tmp_path):
+    path = _npz(tmp_path, x=np.ones((4, 3)), y=np.zeros(4))
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    members["x.npy"] = members["x.npy"].replace(b"(4, 3)", b"(1000000000000, 3)")
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    with _refused(path, r"array 'x' declares shape \(1000000000000, 3\) of float64, 24,000,000,000,000 bytes, "
+                        r"but holds \d+"):
+        read_file(str(path), None, "auto")
+    with _refused(path, "declares shape"):
+        read_features(str(path), 3)
+
+
+def test_a_column_named_like_a_target_that_is_not_the_last_is_not_ignored(tmp_path):
+    path = _csv(tmp_path, "label,a,b\n0,0.5,1.5\n1,2.5,0.25\n0,1.0,3.5\n1,0.75,2.0\n")
+    with _refused(path, "the target is the last column \\('b'\\) unless data.target says otherwise, but column "
+                        "'label' is named like a target; set data.target=label"):
+        read_file(str(path), None, "auto")
+    x, y = read_csv(path, "label")
+    np.testing.assert_array_equal(y, [0, 1, 0, 1])
+    assert read_csv(path, -1)[1].tolist() == [1.5, 0.25, 3.5, 2.0]

@@ -102,6 +102,7 @@ def read_npz(file: Path) -> dict[str, np.ndarray]:
         loaded = np.load(file, allow_pickle=False)
         if not isinstance(loaded, np.lib.npyio.NpzFile):  # a lone .npy array: no names to find x, y by
             raise RedesError(f"{file}: a single .npy array, expected a .npz archive of named arrays (np.savez)")
+        _check_declared_sizes(file)
         with loaded as archive:
             arrays = {name: archive[name] for name in archive.files}
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
@@ -117,6 +118,25 @@ def read_npz(file: Path) -> dict[str, np.ndarray]:
         if name in arrays:
             arrays[name] = _as_matrix(file, name, arrays[name])
     return arrays
+
+
+def _check_declared_sizes(file: Path) -> None:
+    """Each array's header (shape, dtype) must describe the bytes the archive holds for it, before NumPy
+    allocates what the header declares (a header may claim 10^12 rows in a file of a few bytes)."""
+    with zipfile.ZipFile(file) as archive:
+        for member in archive.infolist():
+            with archive.open(member) as stream:
+                version = np.lib.format.read_magic(stream)
+                read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                    np.lib.format.read_array_header_2_0
+                shape, _, dtype = read_header(stream)
+                declared, name = int(np.prod(shape, dtype=object)) * dtype.itemsize, member.filename.removesuffix(".npy")
+                if dtype.hasobject:
+                    raise RedesError(f"{file}: not a readable .npz of numeric arrays (array {name!r} holds Python "
+                                     "objects, which redes never unpickles)")
+                if declared != member.file_size - stream.tell():
+                    raise RedesError(f"{file}: array {name!r} declares shape {shape} of {dtype}, "
+                                     f"{declared:,} bytes, but holds {member.file_size - stream.tell():,}")
 
 
 def read_csv(file: Path, target: Target) -> tuple[np.ndarray, np.ndarray]:
@@ -173,6 +193,11 @@ def _numeric_columns(file: Path, rows: list[list[str]], header: Optional[list[st
 
 def _target_column(file: Path, header: Optional[list[str]], width: int, target: Target) -> int:
     if target is None:
+        named = [name for name in header or [] if name in TARGET_NAMES]
+        if named and header[-1] != named[0]:  # the last column is the target, but another is named so
+            raise RedesError(f"{file}: the target is the last column ({header[-1]!r}) unless data.target says "
+                             f"otherwise, but column {named[0]!r} is named like a target; set "
+                             f"data.target={named[0]} (or data.target=-1 to keep the last)")
         return width - 1
     if isinstance(target, int):
         if not -width <= target < width:
