@@ -52,10 +52,11 @@ def _show_warning(message, category, filename, lineno, file=None, line=None, sho
 
 def _train(args) -> int:
     from redes.config import load_config
+
+    cfg = load_config(args.config, args.overrides)  # checked before torch is imported: a mistake answers at once
     from redes.runs.train import train
 
-    run = train(load_config(args.config, args.overrides), out=args.out,
-                stream=sys.stderr if args.json else sys.stdout)
+    run = train(cfg, out=args.out, stream=sys.stderr if args.json else sys.stdout)
     if args.json:
         print(json.dumps(run.summary))
     return 0
@@ -113,10 +114,11 @@ def _predict(args) -> int:
 
 
 def _check(args) -> int:
-    from redes.study.compare import check_engines, fit_linear_every_way, format_linear
     from redes.config import load_config
 
     cfg = load_config(args.config, args.overrides)
+    from redes.study.compare import check_engines, fit_linear_every_way, format_linear
+
     if args.what == "linear":
         print(format_linear(fit_linear_every_way(cfg)))
         return 0
@@ -141,11 +143,13 @@ def _plot(args) -> int:
 
 def _graph(args) -> int:
     from redes.config import load_config
-    from redes.study.graph import loss_graph, render
 
     out = Path(args.out)
     _check_new_output(out)
-    picture = render(loss_graph(load_config(args.config, args.overrides)), out.suffix.lstrip(".").lower())
+    cfg = load_config(args.config, args.overrides)
+    from redes.study.graph import loss_graph, render
+
+    picture = render(loss_graph(cfg), out.suffix.lstrip(".").lower())
     _write_new(out, picture)
     print(out)
     return 0
@@ -234,9 +238,11 @@ def _gradcheck(args) -> int:
 
 def _explain(args) -> int:
     from redes.config import load_config
+
+    cfg = load_config(args.config, args.overrides)
     from redes.study.explain import explain_config
 
-    print(explain_config(load_config(args.config, args.overrides)))
+    print(explain_config(cfg))
     return 0
 
 
