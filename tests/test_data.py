@@ -12,6 +12,8 @@ from typing import get_args
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import torch
 from sklearn.datasets import load_digits
 
@@ -442,3 +444,38 @@ def test_every_key_a_source_declares_is_accepted_and_a_default_is_never_an_error
         DataConfig(name=name, **{key: DataConfig.model_fields[key].default for key in DataConfig.model_fields
                                  if key != "name"})  # every key at its default: fine for every source
         assert set(source.keys) | set(COMMON_KEYS) <= set(DataConfig.model_fields)
+
+
+def test_digits_are_scikit_learns_digits_read_without_importing_it():
+    from redes.data.digits import load_digits as digits_read_here
+
+    ours, theirs = digits_read_here(None, None), load_digits()
+    np.testing.assert_array_equal(ours.x, theirs.data.astype(np.float32))
+    np.testing.assert_array_equal(ours.y, theirs.target)
+    assert ours.classes == [str(c) for c in theirs.target_names]
+
+
+@settings(max_examples=200, deadline=None)
+@given(counts=st.lists(st.integers(2, 30), min_size=1, max_size=8), seed=st.integers(0, 2**32 - 1),
+       share=st.floats(0.05, 0.95), stratify=st.booleans())
+def test_held_out_rows_are_scikit_learns_train_test_split(counts, seed, share, stratify):
+    from sklearn.model_selection import train_test_split
+
+    from redes.data.splits import held_out_rows
+
+    labels = np.random.default_rng(seed).permutation(np.repeat(np.arange(len(counts)), counts))
+    n = len(labels)
+    n_out = min(max(int(round(share * n)), 1), n - 1)
+    stratify = stratify and min(n_out, n - n_out) >= len(counts)
+    expected = train_test_split(np.arange(n), test_size=n_out, random_state=seed,
+                                stratify=labels if stratify else None)
+    kept, held = held_out_rows(labels if stratify else None, n, n_out, seed)
+    np.testing.assert_array_equal(kept, expected[0])
+    np.testing.assert_array_equal(held, expected[1])
+
+
+def test_a_default_run_imports_neither_scikit_learn_nor_scipy(tmp_path):
+    code = ("import sys; from redes.cli.main import main; main(['train', '--set', 'train.epochs=1', '--out', 'r']); "
+            "print(sorted(m for m in ('sklearn', 'scipy', 'scipy.stats') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert done.stdout.splitlines()[-1] == "[]", done.stderr

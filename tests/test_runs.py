@@ -4,6 +4,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import torch
 from sklearn.linear_model import LinearRegression
 
@@ -160,3 +162,19 @@ def test_saved_config_finds_a_relative_data_file_from_anywhere(tmp_path, monkeyp
     again = redes.load_run(tmp_path / "run")
     assert again.config.data.path == str(tmp_path / "iris.npz")
     assert again.evaluate("test").metrics() == run.summary["test"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(pairs=st.lists(st.tuples(st.integers(0, 5), st.integers(0, 5)), min_size=1, max_size=60),
+       names=st.lists(st.text("abcxyz_ ", min_size=1, max_size=14), min_size=6, max_size=6, unique=True))
+def test_the_classification_report_is_scikit_learns(pairs, names):
+    from sklearn.metrics import classification_report as sklearn_report
+
+    from redes.loop.metrics import classification_report
+
+    target, predicted = (np.array(column) for column in zip(*pairs))
+    expected = sklearn_report(target, predicted, labels=list(range(6)), target_names=names, digits=4, zero_division=0)
+    # scikit-learn writes the supports as floats (1.0) when no prediction is right; they are counts
+    expected = "\n".join(line[:-10] + f" {int(float(line[-9:])):>9}" if line.endswith(".0") else line
+                          for line in expected.split("\n"))
+    assert classification_report(torch.from_numpy(predicted), torch.from_numpy(target), names) == expected

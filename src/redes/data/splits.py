@@ -102,16 +102,53 @@ def _hold_out(x: np.ndarray, y: np.ndarray, share: float, task: str, seed: int):
     """Split off `share` of the rows (stratified by class where every class can be), or None when share is 0."""
     if share <= 0:
         return x, None, y, None
-    from sklearn.model_selection import train_test_split
-
     n_out = int(round(share * len(x)))
     if n_out < 1 or n_out >= len(x):
         raise RedesError(f"cannot hold out {share:.0%} of {len(x)} samples; change data.val_fraction "
                          "or data.test_fraction")
     counts = np.bincount(y) if task != "regression" else None
     stratifiable = counts is not None and counts[counts > 0].min() >= 2 and min(n_out, len(x) - n_out) >= len(counts)
-    stratify = y if stratifiable else None
-    return train_test_split(x, y, test_size=n_out, random_state=seed, stratify=stratify)
+    kept, held = held_out_rows(y if stratifiable else None, len(x), n_out, seed)
+    return x[kept], x[held], y[kept], y[held]
+
+
+def held_out_rows(labels: Optional[np.ndarray], n: int, n_out: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The kept and held-out row numbers exactly as scikit-learn's `train_test_split(test_size=n_out,
+    random_state=seed, stratify=labels)` draws them (tests/test_data.py compares the two), without importing
+    scikit-learn and SciPy, which would cost a training more start-up time than its split takes."""
+    rng = np.random.RandomState(seed)
+    if labels is None:
+        order = rng.permutation(n)
+        return order[n_out:], order[:n_out]
+    classes, codes, class_counts = np.unique(labels, return_inverse=True, return_counts=True)
+    rows_of_class = np.split(np.argsort(codes, kind="stable"), np.cumsum(class_counts)[:-1])
+    kept_counts = _approximate_mode(class_counts, n - n_out, rng)
+    held_counts = _approximate_mode(class_counts - kept_counts, n_out, rng)
+    kept: list = []
+    held: list = []
+    for rows, count, keep, hold in zip(rows_of_class, class_counts, kept_counts, held_counts):
+        shuffled = rows.take(rng.permutation(count), mode="clip")
+        kept.extend(shuffled[:keep])
+        held.extend(shuffled[keep:keep + hold])
+    return rng.permutation(kept), rng.permutation(held)
+
+
+def _approximate_mode(class_counts: np.ndarray, n_draws: int, rng: np.random.RandomState) -> np.ndarray:
+    """How many of `n_draws` rows each class gives: its share rounded down, then one more for the largest
+    remainders, ties drawn at random (scikit-learn's `_approximate_mode`, draw for draw)."""
+    continuous = class_counts / class_counts.sum() * n_draws
+    floored = np.floor(continuous)
+    need = int(n_draws - floored.sum())
+    if need > 0:
+        remainder = continuous - floored
+        for value in np.sort(np.unique(remainder))[::-1]:
+            (tied,) = np.where(remainder == value)
+            add = min(len(tied), need)
+            floored[rng.choice(tied, size=add, replace=False)] += 1
+            need -= add
+            if need == 0:
+                break
+    return floored.astype(int)
 
 
 def _fit_scaler(kind: str, raw: RawData, x_train: np.ndarray) -> Scaler:

@@ -19,11 +19,30 @@ def confusion_matrix(predicted: torch.Tensor, target: torch.Tensor, n_classes: i
 
 
 def classification_report(predicted: torch.Tensor, target: torch.Tensor, classes: list[str]) -> str:
-    """scikit-learn's per-class precision, recall, F1 and support, with the class names."""
-    from sklearn.metrics import classification_report as sklearn_report
-
-    return sklearn_report(target.cpu().numpy(), predicted.cpu().numpy(), labels=list(range(len(classes))),
-                          target_names=classes, digits=4, zero_division=0)
+    """Per-class precision, recall, F1 and support with the class names, then accuracy and the macro and
+    weighted averages: scikit-learn's `classification_report(digits=4, zero_division=0)`, the same text
+    (tests/test_runs.py compares them), computed here from the confusion matrix so that a training's report
+    does not import scikit-learn and SciPy."""
+    counts = confusion_matrix(predicted, target, len(classes)).double()
+    hits, support, guessed = counts.diag(), counts.sum(1), counts.sum(0)
+    precision = torch.where(guessed > 0, hits / guessed.clamp(min=1), 0.0)
+    recall = torch.where(support > 0, hits / support.clamp(min=1), 0.0)
+    both = support + guessed
+    f1 = torch.where(both > 0, 2 * hits / both.clamp(min=1), 0.0)
+    total = int(support.sum())
+    width = max(max(map(len, classes)), len("weighted avg"))
+    row = "{:>{w}s} " + " {:>9.4f}" * 3 + " {:>9}\n"
+    lines = [" " * (width + 1) + "".join(f" {name:>9}" for name in ("precision", "recall", "f1-score", "support"))
+             + "\n\n"]
+    lines += [row.format(name, p, r, f, int(n), w=width)
+              for name, p, r, f, n in zip(classes, precision.tolist(), recall.tolist(), f1.tolist(), support.tolist())]
+    accuracy = float(hits.sum()) / max(total, 1)
+    lines.append("\n" + "{:>{w}s} ".format("accuracy", w=width) + " {:>9}".format("") * 2
+                 + " {:>9.4f} {:>9}\n".format(accuracy, total))
+    for name, average in (("macro avg", lambda v: float(v.mean())),
+                          ("weighted avg", lambda v: float((v * support).sum() / max(total, 1)))):
+        lines.append(row.format(name, average(precision), average(recall), average(f1), total, w=width))
+    return "".join(lines)
 
 
 def format_confusion(matrix: torch.Tensor, classes: list[str]) -> str:
