@@ -178,3 +178,19 @@ def test_the_classification_report_is_scikit_learns(pairs, names):
     expected = "\n".join(line[:-10] + f" {int(float(line[-9:])):>9}" if line.endswith(".0") else line
                           for line in expected.split("\n"))
     assert classification_report(torch.from_numpy(predicted), torch.from_numpy(target), names) == expected
+
+
+@pytest.mark.parametrize("threads, hidden, expected", [(0, [32], 1), (0, [4096, 4096], None), (3, [32], 3)])
+def test_a_small_step_trains_on_one_thread_and_the_count_is_given_back(tmp_path, threads, hidden, expected):
+    from redes.loop.callbacks import Callback
+
+    seen = []
+
+    class Threads(Callback):
+        def on_epoch_end(self, state, logs):
+            seen.append(torch.get_num_threads())
+
+    before = torch.get_num_threads()
+    redes.train(fast_config(model={"hidden": hidden}, train={"epochs": 1, "threads": threads, "batch_size": 512}),
+                out=tmp_path / "r", verbose=False, callbacks=[Threads()])
+    assert seen == [expected or before] and torch.get_num_threads() == before

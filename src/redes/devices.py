@@ -1,5 +1,5 @@
 """Which device to train on (`auto` takes cuda, then mps, then the CPU), host memory kept for the next step,
-and the memory a run used at its peak."""
+the CPU threads a step uses, and the memory a run used at its peak."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import functools
 import os
 import platform
 import sys
+from contextlib import contextmanager
+from typing import Iterator
 
 import torch
 
@@ -84,3 +86,16 @@ def keep_freed_host_memory() -> bool:
         return False
     libc = ctypes.CDLL(None)
     return bool(libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30))
+
+
+@contextmanager
+def intra_op_threads(count: int) -> Iterator[None]:
+    """torch's intra-op thread count set to `count` for the block (0: left as it is), then given back."""
+    before = torch.get_num_threads()
+    if count and count != before:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        if count and count != before:
+            torch.set_num_threads(before)

@@ -185,6 +185,9 @@ class TrainConfig(_Section):
     eval_batch_size: int = Field(4096, gt=0, le=SIZE, description="samples per forward pass when evaluating")
     checkpoint_every: int = Field(1, ge=0, le=SIZE, description="write checkpoint.safetensors every N epochs "
                                                        "(0: never), so `redes resume` can continue the run")
+    threads: int = Field(0, ge=0, le=4096, description="torch's CPU threads while training (0: auto: one where a "
+                         "step's work is small, since threads wait for each other at every operation, else torch's "
+                         "default)")
     divergence_factor: float = Field(1000.0, ge=0, description="stop, keeping the last good weights, when an "
                                      "epoch's training loss exceeds this many times the loss of a constant "
                                      "prediction (the targets' own spread); 0: stop only on NaN or inf")

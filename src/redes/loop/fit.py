@@ -12,7 +12,7 @@ import torch
 
 from redes.data import Split
 from redes.data.batches import steps_per_epoch
-from redes.devices import keep_freed_host_memory, wait_for
+from redes.devices import intra_op_threads, keep_freed_host_memory, wait_for
 from redes.engines.base import Engine
 from redes.loop.callbacks import Callback
 from redes.loop.evaluate import evaluate
@@ -23,14 +23,14 @@ from redes.nn.losses import LOSSES, classifies
 def fit(engine: Engine, train: Split, val: Optional[Split], loss: str, *, epochs: int, batch_size: int,
         sampler: str, generator: torch.Generator, eval_batch_size: int = 4096,
         callbacks: Sequence[Callback] = (), resume: Optional[dict] = None,
-        divergence_factor: float = 0.0) -> FitState:
+        divergence_factor: float = 0.0, threads: int = 0) -> FitState:
     """Train for `epochs` (or continue from a `FitState.snapshot()`); the returned state holds the history.
 
     Each epoch: the engine's steps over the batches, their losses summed without a host sync, then the
     epoch's row (train sums, validation metrics) for the history and the callbacks. Ctrl-C stops after the
     step in progress; a callback stops training by setting `state.stop`. Training stops as diverged at a
     non-finite loss, and at an epoch whose mean loss is above `divergence_factor` (0: never) times the loss
-    of a constant prediction.
+    of a constant prediction. `threads` sets torch's CPU threads while it trains (0: `step_threads` chooses).
     """
     state = FitState(epochs, steps_per_epoch(len(train), batch_size, sampler), engine, generator)
     constant = LOSSES[loss].constant_loss(train.y) if divergence_factor else 0.0
@@ -41,7 +41,9 @@ def fit(engine: Engine, train: Split, val: Optional[Split], loss: str, *, epochs
     x, y, device, classify = *engine.arrays(train), train.x.device, classifies(loss)
     if engine.fast:
         keep_freed_host_memory()  # the host memory a step frees is kept for the next
-    with global_rng_seeded_from(generator, device, resume), _ctrl_c_sets(state), engine.running():
+    threads = threads or step_threads(engine.model, batch_size, device)
+    with global_rng_seeded_from(generator, device, resume), _ctrl_c_sets(state), engine.running(), \
+            intra_op_threads(threads):
         if resume is not None:
             state.restore(resume)
         for callback in callbacks:
@@ -77,6 +79,16 @@ def fit(engine: Engine, train: Split, val: Optional[Split], loss: str, *, epochs
         for callback in callbacks:
             callback.on_train_end(state)
     return state
+
+
+SMALL_STEP = 2**24  # samples x parameters of a step below which one CPU thread is faster than several
+
+
+def step_threads(model: torch.nn.Module, batch_size: int, device: torch.device) -> int:
+    """1 for a CPU step of little work (its threads would spend longer waiting for each other at every
+    operation than computing, and much longer on a busy machine), else 0: torch's default."""
+    small = device.type == "cpu" and batch_size * sum(p.numel() for p in model.parameters()) < SMALL_STEP
+    return 1 if small else 0
 
 
 @contextmanager

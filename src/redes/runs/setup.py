@@ -41,7 +41,7 @@ class Setup:
         return fit(self.engine, self.splits.train, self.splits.val, self.loss, epochs=t.epochs,
                    batch_size=t.batch_size, sampler=t.sampler, generator=self.generator,
                    eval_batch_size=t.eval_batch_size, callbacks=callbacks, resume=resume,
-                   divergence_factor=t.divergence_factor)
+                   divergence_factor=t.divergence_factor, threads=t.threads)
 
 
 def prepare(cfg: Config) -> Setup:
