@@ -199,3 +199,21 @@ def test_truncated_tampered_and_pickled_checkpoints_are_refused(tmp_path):
     with pytest.raises(RedesError, match="not a valid safetensors file"):
         redes.resume(run, verbose=False)
     assert not marker.exists()
+
+
+def test_checkpoints_are_paced_to_a_share_of_the_time_and_at_most_seconds_apart(monkeypatch):
+    from redes.loop.callbacks import Checkpoint
+
+    saves = []
+    checkpoint = Checkpoint(Path("unused"), every=1)
+    monkeypatch.setattr(checkpoint, "save", lambda state: saves.append(state.epoch))
+    state = type("State", (), {"epoch": 1, "epochs": 5})()
+    checkpoint.written, checkpoint.cost = time.perf_counter(), 1.0  # a write took 1 s: the next after 20 s
+    checkpoint.on_epoch_end(state, {"epoch": 1})
+    assert saves == []
+    checkpoint.at_most = 0.0  # ... or after at_most seconds, whatever a write costs
+    checkpoint.on_epoch_end(state, {"epoch": 2})
+    assert saves == [1]
+    checkpoint.at_most = 30.0
+    checkpoint.on_epoch_end(state, {"epoch": 5})  # the last epoch is always written
+    assert saves == [1, 1]

@@ -184,7 +184,8 @@ class TrainConfig(_Section):
     seed: int = Field(0, ge=0, lt=2**32, description="seeds the split, the initial weights, dropout and the batch order")
     eval_batch_size: int = Field(4096, gt=0, le=SIZE, description="samples per forward pass when evaluating")
     checkpoint_every: int = Field(1, ge=0, le=SIZE, description="write checkpoint.safetensors every N epochs "
-                                                       "(0: never), so `redes resume` can continue the run")
+                                                       "(0: never), so `redes resume` can continue the run; "
+                                                       "paced to at most 5% of the time, at least every 30 s")
     threads: int = Field(0, ge=0, le=4096, description="torch's CPU threads while training (0: auto: one where a "
                          "step's work is small, since threads wait for each other at every operation, else torch's "
                          "default)")

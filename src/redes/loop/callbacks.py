@@ -140,17 +140,24 @@ def _append_row(path: Path, row: dict) -> None:
 
 class Checkpoint(Callback):
     """checkpoint.safetensors: weights, optimizer state, random states, position and history, replaced
-    atomically at the start, every `every` epochs, at the end, and when Ctrl-C stops the run."""
+    atomically at the start, at the end, when Ctrl-C stops the run, and every `every` epochs in between,
+    paced so that writing it takes at most `share` of the training's time (an epoch far shorter than a
+    write is not followed by one each time) while at most `at_most` seconds pass between two."""
 
-    def __init__(self, path: Path, every: int = 1, config: Optional[dict] = None):
-        self.path, self.every, self.config = Path(path), every, config or {}
+    def __init__(self, path: Path, every: int = 1, config: Optional[dict] = None, share: float = 0.05,
+                 at_most: float = 30.0):
+        self.path, self.every, self.config, self.share, self.at_most = Path(path), every, config or {}, share, at_most
+        self.written, self.cost = time.perf_counter(), 0.0  # when the last write ended, and what it took
 
     def on_train_begin(self, state: "FitState") -> None:
         if not self.path.exists():
             self.save(state)
+        self.written = time.perf_counter()
 
     def on_epoch_end(self, state: "FitState", logs: dict) -> None:
-        if logs["epoch"] % self.every == 0 or logs["epoch"] == state.epochs:
+        since = time.perf_counter() - self.written
+        due = logs["epoch"] % self.every == 0 and since >= min(self.cost / self.share, self.at_most)
+        if due or logs["epoch"] == state.epochs:
             self.save(state)
 
     def on_train_end(self, state: "FitState") -> None:
@@ -160,6 +167,8 @@ class Checkpoint(Callback):
     def save(self, state: "FitState") -> None:
         from redes.checkpoint import save_tree
 
-        engine = state.engine
+        start, engine = time.perf_counter(), state.engine
         save_tree(self.path, {"model": engine.model.state_dict(), "optimizer": engine.state_dict(),
                               "loop": state.snapshot(), "config": self.config}, kind="checkpoint")
+        self.written = time.perf_counter()
+        self.cost = self.written - start
