@@ -277,6 +277,8 @@ def test_redes_bench_quick_prints_its_rows_and_json(cli):
 
     table = cli("bench", "--quick")
     assert table.status == 0, table.err
+    assert table.err.splitlines() == [f"bench: {n}/4 {part}" for n, part in  # progress, one line per comparison
+                                      enumerate(["engines", "notebook001", "loop", "cpu_vs_gpu"], 1)]
     for row in ("engine manual/torch / module", "notebook DataLoader / redes", "redes / matmul alone",
                 "redes manual / matmul alone", "redes loop / bare loop", "peak memory: host"):
         assert row in table.out

@@ -2,6 +2,7 @@
 
 import csv
 import glob
+import io
 import json
 import logging
 import os
@@ -41,8 +42,12 @@ def _trial_rows(search_dir: Path) -> list[dict]:
 
 def test_every_trial_is_a_run_of_its_params_and_best_yaml_is_the_best(tmp_path):
     path = _search_file(tmp_path / "s.yaml", sampler="random", seed=0, pruner="none")
-    search_dir, study = run_search(path, tmp_path / "search", trials=4)
+    progress = io.StringIO()
+    search_dir, study = run_search(path, tmp_path / "search", trials=4, stream=progress)
     assert [t.state.name for t in study.trials] == ["COMPLETE"] * 4
+    lines = progress.getvalue().splitlines()  # one line per trial as it ends, with its metric and values
+    assert [line.split(",")[0] for line in lines] == [f"search: trial {n} complete" for n in range(4)]
+    assert f"val_accuracy={study.trials[0].value:.4g} (optimizer.lr=" in lines[0]
     for trial in study.trials:
         config = yaml.safe_load((Path(trial.user_attrs["run_dir"]) / "config.yaml").read_text())
         assert config["optimizer"]["lr"] == trial.params["optimizer.lr"]

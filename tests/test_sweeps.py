@@ -80,6 +80,8 @@ def test_results_table_agrees_with_the_run_directories(tmp_path, cli):
                        seeds=[0, 1])
     result = cli("sweep", path, "--out", tmp_path / "sweep", "--json")
     assert result.status == 0, result.err
+    progress = [line for line in result.err.splitlines() if line.startswith("sweep: ")]  # not a terminal: lines
+    assert [line.split()[1] for line in progress] == [f"{n}/8" for n in range(1, 9)]
     reported = json.loads(result.out.splitlines()[-1])
     rows = _rows(tmp_path / "sweep")
     assert len(rows) == len(reported["results"]) == 8

@@ -12,7 +12,7 @@ import math
 import statistics
 import time
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import IO, Callable, Optional
 
 import torch
 
@@ -177,14 +177,18 @@ def cpu_vs_gpu(sizes: Sizes) -> Optional[dict[int, dict[str, float]]]:
     return result
 
 
-def run_bench(sizes: Optional[Sizes] = None) -> dict:
-    """Every comparison `redes bench` prints, as plain numbers (seconds) with the peak memory."""
+def run_bench(sizes: Optional[Sizes] = None, stream: Optional[IO[str]] = None) -> dict:
+    """Every comparison `redes bench` prints, as plain numbers (seconds) with the peak memory; each comparison
+    is announced on `stream` as it starts (it runs for a while, and says nothing until it ends)."""
     sizes = sizes or Sizes()
     device = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
-    return {"torch": torch.__version__, "threads": torch.get_num_threads(), "sizes": sizes.__dict__,
-            "engines": engines(sizes), "notebook001": notebook001(sizes),
-            "loop": loop_overhead(sizes),
-            "cpu_vs_gpu": cpu_vs_gpu(sizes), "peak_memory": peak_memory(device)}
+    parts = {"engines": engines, "notebook001": notebook001, "loop": loop_overhead, "cpu_vs_gpu": cpu_vs_gpu}
+    result: dict = {"torch": torch.__version__, "threads": torch.get_num_threads(), "sizes": sizes.__dict__}
+    for number, (name, measure) in enumerate(parts.items(), 1):
+        if stream is not None:
+            print(f"bench: {number}/{len(parts)} {name}", file=stream, flush=True)
+        result[name] = measure(sizes)
+    return result | {"peak_memory": peak_memory(device)}
 
 
 def ratio_rows(result: dict) -> list[tuple[str, float, str]]:

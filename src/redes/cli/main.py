@@ -222,7 +222,8 @@ def _search(args) -> int:
 
     if args.trials is not None and args.trials < 1:
         raise RedesError(f"--trials must be at least 1, got {args.trials}")
-    search_dir, study = run_search(args.search_file, args.out, args.storage, args.trials, args.seed)
+    search_dir, study = run_search(args.search_file, args.out, args.storage, args.trials, args.seed,
+                                   stream=sys.stderr)
     outcome = describe_outcome(study, search_dir)
     print(json.dumps(outcome) if args.json else format_outcome(outcome))
     return 0
@@ -249,7 +250,7 @@ def _explain(args) -> int:
 def _bench(args) -> int:
     from redes.bench.suite import Sizes, format_table, ratio_rows, run_bench
 
-    result = run_bench(Sizes.quick() if args.quick else Sizes())
+    result = run_bench(Sizes.quick() if args.quick else Sizes(), stream=sys.stderr)
     ratios = {name: ratio for name, ratio, _ in ratio_rows(result)}
     print(json.dumps(result | {"ratios": ratios}) if args.json else format_table(result))
     return 0

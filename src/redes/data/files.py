@@ -130,7 +130,8 @@ def _check_declared_sizes(file: Path) -> None:
                 read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
                     np.lib.format.read_array_header_2_0
                 shape, _, dtype = read_header(stream)
-                declared, name = int(np.prod(shape, dtype=object)) * dtype.itemsize, member.filename.removesuffix(".npy")
+                name = member.filename.removesuffix(".npy")
+                declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
                 if dtype.hasobject:
                     raise RedesError(f"{file}: not a readable .npz of numeric arrays (array {name!r} holds Python "
                                      "objects, which redes never unpickles)")

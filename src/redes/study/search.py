@@ -13,7 +13,7 @@ import logging
 import math
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal, Optional, Union
+from typing import IO, Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -214,8 +214,9 @@ class ReportToTrial(Callback):
 
 
 def run_search(search_file: Union[str, Path], out: Union[str, Path, None] = None, storage: Optional[str] = None,
-               trials: Optional[int] = None, seed: Optional[int] = None):
-    """Run `trials` trials of the study (created or joined), then write best.yaml and trials.csv.
+               trials: Optional[int] = None, seed: Optional[int] = None, stream: Optional[IO[str]] = None):
+    """Run `trials` trials of the study (created or joined), then write best.yaml and trials.csv; each trial's
+    outcome is one line on `stream` as it ends.
 
     Returns the search directory and the Optuna study.
     """
@@ -230,9 +231,23 @@ def run_search(search_file: Union[str, Path], out: Union[str, Path, None] = None
                                 pruner=_pruner(plan.pruner), study_name=plan.name or Path(search_file).stem,
                                 direction=plan.direction, load_if_exists=True)
     objective = _Objective(plan, base, search_dir, search_file)
-    study.optimize(objective, n_trials=trials or plan.trials)
+    study.optimize(objective, n_trials=trials or plan.trials,
+                   callbacks=[_TrialLine(plan.metric, stream)] if stream else [])
     write_outcome(study, plan, base, search_dir)
     return search_dir, study
+
+
+class _TrialLine:
+    """An Optuna callback: `search: trial 3 complete, val_accuracy=0.9521 (optimizer.lr=0.0031)` as a trial ends."""
+
+    def __init__(self, metric: str, stream: IO[str]):
+        self.metric, self.stream = metric, stream
+
+    def __call__(self, study, trial) -> None:
+        value = "" if trial.value is None else f", {self.metric}={trial.value:.4g}"
+        values = ", ".join(f"{key}={value}" for key, value in trial.params.items())
+        print(f"search: trial {trial.number} {trial.state.name.lower()}{value} ({values})", file=self.stream,
+              flush=True)
 
 
 class _OneLinePerFailedTrial(logging.Filter):

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from multiprocessing import get_context
@@ -159,17 +160,30 @@ def _run_points(points: list[Point], sweep_dir: Path, workers: int, total: int, 
 
     bar = tqdm(total=total, initial=total - len(points), desc="sweep", unit="run", file=stream, disable=None)
     jobs = [(point.config.to_dict(), str(sweep_dir / point.name)) for point in points]
+
+    finished = [total - len(points)]
+
+    def done(run_dir: str) -> None:
+        """The bar in a terminal or a notebook; one line per point elsewhere (a log, a pipe)."""
+        bar.update()
+        finished[0] += 1
+        if bar.disable:
+            status = "failed" if (Path(run_dir) / FAILED_FILE).is_file() else "done"
+            print(f"sweep: {finished[0]}/{total} {Path(run_dir).name} {status}", file=stream or sys.stderr,
+                  flush=True)
+
     try:
         if workers <= 1:
             for job in jobs:
                 run_point(*job)
-                bar.update()
+                done(job[1])
             return
         threads = max(1, (os.cpu_count() or 1) // workers)
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-            for future in as_completed([pool.submit(run_point, *job, threads) for job in jobs]):
+            futures = {pool.submit(run_point, *job, threads): job[1] for job in jobs}
+            for future in as_completed(futures):
                 future.result()
-                bar.update()
+                done(futures[future])
     finally:
         bar.close()
 
