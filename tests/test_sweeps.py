@@ -90,6 +90,7 @@ def test_results_table_agrees_with_the_run_directories(tmp_path, cli):
         summary = json.loads((run_dir / "summary.json").read_text())
         config = yaml.safe_load((run_dir / "config.yaml").read_text())
         assert row["status"] == "done"
+        assert not (run_dir / "plots").exists()  # a point's pictures are drawn when asked: redes plot POINT
         assert int(row["train.batch_size"]) == config["train"]["batch_size"]
         assert row["model.activation"] == config["model"]["activation"]
         assert int(row["seed"]) == config["train"]["seed"]

@@ -218,6 +218,8 @@ class TrainConfig(_Section):
 
 
 class LogConfig(_Section):
+    plots: bool = Field(True, description="draw RUN_DIR/plots when training ends (false: `redes plot RUN_DIR` draws "
+                                          "them when wanted; sweeps and searches leave their points' undrawn)")
     tensorboard: bool = Field(False, description="also write TensorBoard scalars and weight/gradient histograms "
                                                  "to RUN_DIR/tensorboard (needs redes[tensorboard])")
 

@@ -228,13 +228,15 @@ def _summary(run: Run, seconds: float, device: torch.device, evaluations: dict[s
 
 
 def _write_reports(run: Run, evaluations: dict[str, Evaluation]) -> None:
-    """report.txt (per-class metrics of test, else val, else train), the plots, and last summary.json."""
+    """report.txt (per-class metrics of test, else val, else train), the plots (unless log.plots is false),
+    and last summary.json."""
     files = RunFiles(run.path)
     split = next(name for name in ("test", "val", "train") if name in evaluations)
     evaluation = evaluations[split]
     text = f"run {run.path}\n\n" + evaluation_report(split, evaluation, run.classes)
     files.report.write_text(text + "\n")
-    write_plots(run, split, evaluation)
+    if run.config.log.plots:
+        write_plots(run, split, evaluation)
     write_atomic(files.summary, (json.dumps(run.summary, indent=2) + "\n").encode())  # last: the run is finished
 
 

@@ -349,7 +349,8 @@ class _Objective:
         trial.set_user_attr("run_dir", str(run_dir.absolute()))
         report = ReportToTrial(trial, self.plan.metric)
         try:
-            run = train(load_config(base=self.base, settings=settings), out=run_dir, verbose=False,
+            undrawn = {"log.plots": False}  # a trial's pictures: `redes plot` draws them when wanted
+            run = train(load_config(base=self.base, settings=settings | undrawn), out=run_dir, verbose=False,
                         callbacks=[report])
         except Diverged as exc:  # a result (too high a learning rate, say): the trial fails, the search goes on
             trial.set_user_attr("error", str(exc))

@@ -197,12 +197,13 @@ def run_point(config: dict, run_dir: str, threads: int = 0) -> None:
 
         torch.set_num_threads(threads)
     path = Path(run_dir)
+    undrawn = config | {"log": config.get("log", {}) | {"plots": False}}  # the sweep draws its own pictures
     try:
         if RunFiles(path).checkpoint.is_file():
             resume(path, verbose=False)
         else:
             shutil.rmtree(path, ignore_errors=True)  # killed before its first checkpoint: nothing to keep
-            train(config, out=path, verbose=False)
+            train(undrawn, out=path, verbose=False)
     except RedesError as exc:  # a diverged point is a result of the sweep, not the end of it
         path.mkdir(parents=True, exist_ok=True)
         (path / FAILED_FILE).write_text(f"{exc}\n")
