@@ -180,7 +180,7 @@ def test_the_classification_report_is_scikit_learns(pairs, names):
     assert classification_report(torch.from_numpy(predicted), torch.from_numpy(target), names) == expected
 
 
-@pytest.mark.parametrize("threads, hidden, expected", [(0, [32], 1), (0, [4096, 4096], None), (3, [32], 3)])
+@pytest.mark.parametrize("threads, hidden, expected", [(0, [32], 1), (0, [2048], None), (3, [32], 3)])
 def test_a_small_step_trains_on_one_thread_and_the_count_is_given_back(tmp_path, threads, hidden, expected):
     from redes.loop.callbacks import Callback
 
