@@ -53,7 +53,7 @@ def load_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict]:
         meta = json.loads(header["redes"])
         if not isinstance(meta, dict):
             raise TypeError
-    except (KeyError, TypeError, json.JSONDecodeError, RecursionError):
+    except (KeyError, TypeError, ValueError, RecursionError):  # ValueError: bad JSON, or a 5,000-digit number
         raise RedesError(f"{path}: safetensors file without redes metadata; was it written by redes?") from None
     return tensors, meta
 

@@ -14,6 +14,7 @@ from redes.errors import RedesError
 
 MAX_CHARS = 1_000_000  # a config, sweep or search file is a few hundred characters
 MAX_DEPTH = 32  # config: section, key, a list of lists at most; sweeps and searches a little more
+MAX_VALUES = 100_000  # counting what aliases repeat: a few lines of aliases can stand for billions of values
 _REFUSED_TAGS = ("binary", "set", "omap", "pairs", "timestamp")  # they build more than str/number/list/dict
 
 
@@ -50,6 +51,7 @@ for _tag in _REFUSED_TAGS:
 def read_yaml(text: str, where: str, invalid_as_text: bool = False) -> Any:
     """The plain data `text` holds; `where` names it in errors ("config file c.yaml", "--set train.epochs").
     With `invalid_as_text`, text that is not YAML at all is taken as the string it is (a --set value)."""
+    where = where.replace("\n", "\\n")  # a key or file name with a line break stays one line
     if len(text) > MAX_CHARS:
         raise RedesError(f"{where}: {len(text):,} characters, more than the {MAX_CHARS:,} redes reads")
     try:
@@ -80,10 +82,14 @@ def _load(text: str) -> Any:
 
 
 def _check_depth(root: yaml.Node) -> None:
-    """Refuse nesting deeper than MAX_DEPTH before anything is built from it (walked without recursion)."""
-    stack = [(root, 1)]
+    """Refuse nesting deeper than MAX_DEPTH, or more than MAX_VALUES values once aliases are expanded, before
+    anything is built from it (walked without recursion)."""
+    stack, walked = [(root, 1)], 0
     while stack:
         node, depth = stack.pop()
+        walked += 1
+        if walked > MAX_VALUES:
+            raise _Refused(f"more than {MAX_VALUES:,} values, counting what its aliases (*name) repeat", node)
         if depth > MAX_DEPTH:
             raise _Refused(f"nested more than {MAX_DEPTH} levels deep", node)
         if isinstance(node, yaml.SequenceNode):

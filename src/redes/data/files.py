@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import tokenize
 import zipfile
 from pathlib import Path
 from typing import Optional, Union
@@ -105,8 +106,8 @@ def read_npz(file: Path) -> dict[str, np.ndarray]:
         _check_declared_sizes(file)
         with loaded as archive:
             arrays = {name: archive[name] for name in archive.files}
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise RedesError(f"{file}: not a readable .npz of numeric arrays ({exc})") from None
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError, SyntaxError, tokenize.TokenError) as exc:
+        raise RedesError(f"{file}: not a readable .npz of numeric arrays ({type(exc).__name__}: {exc})") from None
     if "x" not in arrays:
         raise RedesError(f"{file}: no array 'x' (found: {', '.join(sorted(arrays)) or 'none'})")
     for name, array in arrays.items():
@@ -227,7 +228,12 @@ def _infer_task(file: Path, y: np.ndarray, labels: np.ndarray, task: str) -> Tas
 
 
 def _as_regression(file: Path, y: np.ndarray) -> np.ndarray:
-    return y.astype(np.float32).reshape(len(y), -1)
+    """Targets as float32, which every value must fit (1e300 would become inf)."""
+    with np.errstate(over="ignore"):
+        targets = y.astype(np.float32).reshape(len(y), -1)
+    if not np.isfinite(targets).all():
+        raise RedesError(f"{file}: a target beyond float32's range (about 3.4e38); scale the targets down")
+    return targets
 
 
 def _check_pair(file: Path, x_name: str, x: np.ndarray, y_name: str, y: np.ndarray) -> None:

@@ -12,6 +12,7 @@ import torch
 from redes.config import DataConfig
 from redes.data.raw import RawData, Task
 from redes.data.sources import SOURCES
+from redes.devices import memory_of
 from redes.errors import RedesError
 
 SPLIT_NAMES = ("train", "val", "test")
@@ -80,6 +81,7 @@ class Splits:
 
 def load_data(cfg: DataConfig, seed: int = 0) -> Splits:
     """Read `cfg.name`, hold out val (and test, unless the source has one), scale, return tensors on the CPU."""
+    _check_the_data_fits(cfg)
     raw = SOURCES[cfg.name].load(cfg, np.random.default_rng([seed, 0]))
     if cfg.max_samples is not None and cfg.max_samples < len(raw.x):
         keep = np.sort(np.random.default_rng([seed, 1]).permutation(len(raw.x))[:cfg.max_samples])
@@ -96,6 +98,21 @@ def load_data(cfg: DataConfig, seed: int = 0) -> Splits:
     train, val, test = (None if px is None else Split(scaler(px), _targets(py, raw.task)) for px, py in pairs)
     return Splits(train=train, val=val, test=test, task=raw.task, classes=raw.classes, scaler=scaler,
                   n_targets=1 if raw.task != "regression" else raw.y.shape[1])
+
+
+def _check_the_data_fits(cfg: DataConfig) -> None:
+    """Refuse, with the numbers, a generated data set too large for the host's memory, before it is drawn."""
+    keys = SOURCES[cfg.name].keys
+    if "n_samples" not in keys:
+        return
+    rows = cfg.n_samples or 5000  # unset: the source's own size, 5,000 at most
+    width = max([getattr(cfg, key) for key in ("n_features", "seq_len") if key in keys], default=1) + 1
+    needed, available = 4 * 8 * rows * width, memory_of(torch.device("cpu"))  # float64, and its copies
+    if needed > available:
+        sizes = " x ".join(f"data.{key}={getattr(cfg, key) or rows:,}" for key in ("n_samples", "n_features",
+                                                                                    "seq_len") if key in keys)
+        raise RedesError(f"{sizes} would take about {needed / 2**30:,.1f} GiB while drawn, split and scaled, more "
+                         f"than the {available / 2**30:,.1f} GiB of memory here; make them smaller")
 
 
 def _hold_out(x: np.ndarray, y: np.ndarray, share: float, task: str, seed: int):

@@ -176,14 +176,20 @@ def _check_groups(groups, reference: list[dict]) -> None:
             raise ValueError(f"optimizer param_groups[{number}] must have the entries {sorted(expected)} "
                              f"and params {expected['params']}")
         for key, value in group.items():
-            if not _alike(value, expected[key]):
+            same = isinstance(value, bool) and value == expected[key]
+            if not (same if key in SAME_SWITCHES else _alike(value, expected[key])):
+                shown = repr(value) if isinstance(value, (bool, int, float, str, type(None))) else type(value).__name__
                 raise ValueError(f"optimizer param_groups[{number}].{key} must be like {expected[key]!r}, "
-                                 f"got {value!r}")
+                                 f"got {shown[:80]}")
+
+
+# Switches the config or the engine chose: another value would change the update, or fail at the first step.
+SAME_SWITCHES = ("amsgrad", "maximize", "differentiable", "nesterov", "decoupled_weight_decay")
 
 
 def _alike(value, expected) -> bool:
     """A setting read back from JSON that can stand where `expected` stood: a finite number for a number."""
-    if isinstance(expected, bool) or expected is None:  # switches such as fused differ from device to device
+    if isinstance(expected, bool) or expected is None:  # fused, foreach, capturable: they differ by device
         return value is None or isinstance(value, bool)
     if isinstance(expected, (int, float)):
         return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -55,6 +55,9 @@ class RunFiles:
             raise RedesError(f"{self.summary}: not a summary written by redes ({type(exc).__name__})") from None
         if not isinstance(summary, dict):
             raise RedesError(f"{self.summary}: expected a JSON object, got {type(summary).__name__}")
+        for split in ("train", "val", "test"):
+            if not isinstance(summary.get(split), (dict, type(None))):
+                raise RedesError(f"{self.summary}: {split!r} must be an object of metrics or null")
         return summary
 
     @property

@@ -20,7 +20,7 @@ from redes.data import IMAGE_SHAPES, SPLIT_NAMES, Scaler, Split, Splits, load_da
 from redes.devices import peak_memory, resolve_device
 from redes.errors import RedesError
 from redes.nn.losses import LOSSES, output_width, predictions, probabilities
-from redes.nn.models import build_model, count_parameters
+from redes.nn.models import build_model, count_parameters, parameter_count
 from redes.runs.layout import RunFiles
 from redes.runs.reports import evaluation_report
 from redes.loop.evaluate import Evaluation, evaluate, model_outputs
@@ -149,6 +149,10 @@ def load_run(path: Union[str, Path], device: Optional[str] = None) -> Run:
         n_in, n_out = meta["n_in"], meta["n_out"]
         if not all(isinstance(n, int) and not isinstance(n, bool) and 0 < n <= SIZE for n in (n_in, n_out)):
             raise ValueError(f"n_in and n_out must be whole numbers from 1 to {SIZE}, got {n_in!r} and {n_out!r}")
+        described = parameter_count(spec, n_in, n_out)
+        stored = sum(t.numel() for t in _prefixed(tensors, "model.").values())
+        if described > stored:  # checked before the model is built: the sizes could ask for terabytes
+            raise ValueError(f"it describes a model of {described:,} parameters, but holds {stored:,} values")
         model = build_model(spec, n_in, n_out)
         loss, task, classes = meta["loss"], meta["task"], meta["classes"]
         _check_head(loss, task, classes, n_out)
@@ -196,9 +200,9 @@ def read_history(run_dir: Path) -> list[dict]:
     try:
         seconds = {int(r["epoch"]): float(r["seconds"]) for r in _csv_rows(timing)} if timing.is_file() else {}
         rows = [{k: (int(v) if k == "epoch" else float(v)) for k, v in row.items()} for row in _csv_rows(path)]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise RedesError(f"{path}: not a metrics file written by redes ({exc})") from None
-    return [{**row, "seconds": seconds[row["epoch"]]} if row["epoch"] in seconds else row for row in rows]
+        return [{**row, "seconds": seconds[row["epoch"]]} if row["epoch"] in seconds else row for row in rows]
+    except (KeyError, TypeError, ValueError, csv.Error) as exc:
+        raise RedesError(f"{path}: not a metrics file written by redes ({type(exc).__name__}: {exc})") from None
 
 
 def _csv_rows(path: Path) -> list[dict]:
