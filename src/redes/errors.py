@@ -4,7 +4,11 @@ import difflib
 
 
 class RedesError(Exception):
-    """Bad input from the user (config, data, run directory, checkpoint); the message says what and where."""
+    """Bad input from the user (config, data, run directory, checkpoint); the message says what and where, in
+    one line (a line break inside, from a key or a file name, becomes "; ")."""
+
+    def __init__(self, message: str = ""):
+        super().__init__("; ".join(str(message).splitlines()) if "\n" in str(message) else message)
 
 
 class TrainingInterrupted(KeyboardInterrupt):

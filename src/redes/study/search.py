@@ -11,7 +11,7 @@ import csv
 import json
 import logging
 import math
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import IO, Any, Literal, Optional, Union
 
@@ -92,8 +92,11 @@ class Param(BaseModel):
     def _step_problem(self) -> Optional[str]:
         """Optuna lowers `high` to the last whole step with a warning; say so and name the nearest valid highs."""
         span, size = Decimal(str(self.high)) - Decimal(str(self.low)), Decimal(str(self.step))
-        if span % size == 0:
-            return None
+        try:
+            if span % size == 0:
+                return None
+        except InvalidOperation:  # the range holds more steps than Decimal's 28 digits can count
+            return f"step {self.step} is too small for the range {self.low}..{self.high}: over 10^28 values"
         below, above = (format((Decimal(str(self.low)) + (span // size + k) * size).normalize(), "f") for k in (0, 1))
         problem = f"step {self.step} is larger than" if span < size else f"step {self.step} does not divide"
         highs = f"high: {above}" if span < size else f"high: {below} or high: {above}"

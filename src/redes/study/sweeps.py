@@ -129,11 +129,13 @@ def run_sweep(sweep_file: Union[str, Path], out: Union[str, Path, None] = None, 
 def redraw(sweep_dir: Union[str, Path]) -> list[Path]:
     """Write a sweep directory's results.csv and plots again from its run directories (`redes plot SWEEP_DIR`)."""
     sweep_dir = Path(sweep_dir)
+    kept = sweep_dir / SWEEP_FILE
     try:
-        plan = read_yaml((sweep_dir / SWEEP_FILE).read_text(), str(sweep_dir / SWEEP_FILE))
+        plan = read_yaml(kept.read_text(encoding="utf-8"), str(kept))
         sweep = Sweep(**plan)
-    except (OSError, TypeError, KeyError):
-        raise RedesError(f"{sweep_dir / SWEEP_FILE}: not the sweep.yaml that redes sweep writes") from None
+        _check_axes(sweep, kept)
+    except (OSError, UnicodeDecodeError, TypeError, KeyError, AttributeError) as exc:
+        raise RedesError(f"{kept}: not the sweep.yaml that redes sweep writes ({type(exc).__name__})") from None
     return write_results(sweep_dir, sweep, results(sweep_dir, sweep))
 
 
