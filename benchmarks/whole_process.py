@@ -41,7 +41,6 @@ OMP_NUM_THREADS=N for every measured process (torch's and the BLAS's threads), a
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import statistics
@@ -50,11 +49,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from harness import script_arguments, verdict
+
+from redes.bench.suite import timed_rounds  # one untimed round, then rounds of A B A B ...
+from redes.runs.run import read_history
 
 PYTHON = sys.executable
 _SCRIPT = Path(PYTHON).parent / "redes"
@@ -109,26 +110,9 @@ class Runner:
             if other:
                 other.terminate()
                 other.wait()
-        epochs = epoch_seconds(out)
+        epochs = [row["seconds"] for row in read_history(out)]  # timing.csv
         return {"wall": seconds, "training": sum(epochs), "epoch": statistics.mean(epochs),
                 "accuracy": json.loads((out / "summary.json").read_text())["test"]["accuracy"]}
-
-
-def epoch_seconds(run_dir: Path) -> list[float]:
-    """Each epoch's seconds, from the run's timing.csv."""
-    with open(run_dir / "timing.csv", newline="") as handle:
-        return [float(row["seconds"]) for row in csv.DictReader(handle)]
-
-
-def alternate(commands: dict[str, Callable[[], Sample]], repeats: int) -> dict[str, list[Sample]]:
-    """One untimed run of each command, then `repeats` rounds of A B A B ...: {name: [sample of each round]}."""
-    for run in commands.values():
-        run()
-    samples: dict[str, list[Sample]] = {name: [] for name in commands}
-    for _ in range(repeats):
-        for name, run in commands.items():
-            samples[name].append(run())
-    return samples
 
 
 def median(samples: list[Sample], field: str = "wall") -> float:
@@ -253,8 +237,8 @@ def write_script(path: Path, text: str) -> list[str]:
 
 
 def train_default(runner: Runner, args, report: Report) -> None:
-    samples = alternate({"python -c 'import torch'": lambda: runner.wall(IMPORT_TORCH),
-                         "redes train": lambda: runner.redes_train({})}, args.repeats)
+    samples = timed_rounds({"python -c 'import torch'": lambda: runner.wall(IMPORT_TORCH),
+                            "redes train": lambda: runner.redes_train({})}, args.repeats)
     table("train_default: `redes train` (the default run) against importing torch plus its training",
           samples, {"wall": "wall s", "training": "training s", "accuracy": "test accuracy"})
     floor = median(samples["python -c 'import torch'"]) + median(samples["redes train"], "training")
@@ -281,8 +265,8 @@ def train_file(runner: Runner, args, report: Report) -> None:
             settings["optimizer.momentum"] = momentum
         spec = json.dumps({"hidden": hidden, "optimizer": optimizer, "lr": lr, "momentum": momentum,
                            "batch": batch, "epochs": epochs})
-        samples = alternate({"redes train (data.name=file)": lambda: runner.redes_train(settings),
-                             "bare PyTorch script": lambda: runner.printed([*bare, str(path), spec])}, args.repeats)
+        samples = timed_rounds({"redes train (data.name=file)": lambda: runner.redes_train(settings),
+                                "bare PyTorch script": lambda: runner.printed([*bare, str(path), spec])}, args.repeats)
         size = f"{rows:,} rows" if data == "random" else "digits"
         table(f"train_file {name}: {size}, hidden {hidden}, {optimizer} lr {lr}, batch {batch}, {epochs} epochs",
               samples, {"wall": "wall s", "accuracy": "test accuracy"})
@@ -304,8 +288,8 @@ def estimator(runner: Runner, args, report: Report) -> None:
     for name, setting in SETTINGS.items():
         params = json.dumps({**setting, "tol": 0.0, "n_iter_no_change": setting["max_iter"] + 1,
                              "early_stopping": False})
-        samples = alternate({f"{label} MLPClassifier": (lambda script=script: runner.printed([*script, params]))
-                             for label, script in scripts.items()}, args.repeats)
+        samples = timed_rounds({f"{label} MLPClassifier": (lambda script=script: runner.printed([*script, params]))
+                                for label, script in scripts.items()}, args.repeats)
         table(f"estimator {name}: {setting}", samples,
               {"wall": "wall s", "fit": "fit s", "accuracy": "test accuracy"})
         redes, sklearn = samples["redes MLPClassifier"], samples["scikit-learn MLPClassifier"]
@@ -322,7 +306,7 @@ def config_error(runner: Runner, args, report: Report) -> None:
     for setting in CONFIG_ERRORS:
         commands[f"redes train --set {setting}"] = \
             lambda setting=setting: runner.wall([*REDES, "train", "--set", setting], ok=False)
-    samples = alternate(commands, args.repeats)
+    samples = timed_rounds(commands, args.repeats)
     table("config_error: a mistyped or invalid key, against `redes --help`", samples, {"wall": "wall s"})
     for setting in CONFIG_ERRORS:
         ratio = median(samples[f"redes train --set {setting}"]) / median(samples["redes --help"])
@@ -347,11 +331,11 @@ def sweep(runner: Runner, args, report: Report) -> None:
         out = runner.fresh("sweep")
         seconds = runner.timed([*REDES, "sweep", str(sweep_file), "--out", str(out)])[0]
         points = sorted(out.glob("*/timing.csv"))
-        return {"wall": seconds, "training": sum(sum(epoch_seconds(p.parent)) for p in points),
+        return {"wall": seconds, "training": sum(row["seconds"] for p in points for row in read_history(p.parent)),
                 "points": len(points)}
 
-    samples = alternate({"python -c 'import torch'": lambda: runner.wall(IMPORT_TORCH), "redes sweep": run_sweep},
-                        args.repeats)
+    samples = timed_rounds({"python -c 'import torch'": lambda: runner.wall(IMPORT_TORCH), "redes sweep": run_sweep},
+                           args.repeats)
     table("sweep: `redes sweep` of 4 one-epoch digits points, against importing torch plus the training",
           samples, {"wall": "wall s", "training": "training s"})
     points = median(samples["redes sweep"], "points")
@@ -366,9 +350,9 @@ BUSY_LOOP = [PYTHON, "-c", "while True: pass"]
 
 
 def busy(runner: Runner, args, report: Report) -> None:
-    samples = alternate({"redes train": lambda: runner.redes_train({}),
-                         "redes train, busy loop beside": lambda: runner.redes_train({}, beside=BUSY_LOOP)},
-                        args.repeats)
+    samples = timed_rounds({"redes train": lambda: runner.redes_train({}),
+                            "redes train, busy loop beside": lambda: runner.redes_train({}, beside=BUSY_LOOP)},
+                           args.repeats)
     table("busy: the default run with and without a busy-loop process beside it", samples,
           {"epoch": "mean epoch s", "wall": "wall s", "accuracy": "test accuracy"})
     ratio = median(samples["redes train, busy loop beside"], "epoch") / median(samples["redes train"], "epoch")

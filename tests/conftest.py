@@ -47,6 +47,20 @@ def fast_config(**sections) -> dict:
     return config
 
 
+def stopped_run(path, config: dict, epoch: int = 1):
+    """Train `config` into `path` and stop it (as Ctrl-C does) after `epoch`: a run `redes resume` continues."""
+    import redes
+    from redes.loop.callbacks import Callback
+
+    class StopAfter(Callback):
+        def on_epoch_end(self, state, logs):
+            state.interrupted = state.interrupted or logs["epoch"] == epoch
+
+    with pytest.raises(redes.errors.TrainingInterrupted):
+        redes.train(config, out=path, verbose=False, callbacks=[StopAfter()])
+    return path
+
+
 @pytest.fixture(scope="session")
 def digits_run(tmp_path_factory):
     """One short digits run shared by the tests that only read it."""

@@ -9,24 +9,14 @@ import pytest
 import torch
 
 from redes.checkpoint import load_tree, save_tree
-from tests.conftest import fast_config
+from tests.conftest import fast_config, stopped_run
 from tests.test_cli import assert_one_line_error
 
 
 @pytest.fixture(scope="module")
 def stopped(tmp_path_factory):
     """A digits run stopped after its first epoch (Adam, so the optimizer has per-parameter buffers)."""
-    import redes
-    from redes.loop.callbacks import Callback
-
-    class StopAfterOne(Callback):
-        def on_epoch_end(self, state, logs):
-            state.interrupted = True
-
-    path = tmp_path_factory.mktemp("tampered") / "run"
-    with pytest.raises(redes.errors.TrainingInterrupted):
-        redes.train(fast_config(), out=path, verbose=False, callbacks=[StopAfterOne()])
-    return path
+    return stopped_run(tmp_path_factory.mktemp("tampered") / "run", fast_config())
 
 
 @pytest.fixture

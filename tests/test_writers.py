@@ -16,24 +16,10 @@ import redes
 from redes.errors import RedesError
 from redes.loop.callbacks import Callback
 from redes.runs.writer import writing
-from tests.conftest import fast_config
+from tests.conftest import fast_config, stopped_run
 from tests.test_cli import assert_one_line_error
 
 CONFIG = fast_config(train={"epochs": 4, "batch_size": 64})
-
-
-class StopAfter(Callback):
-    def __init__(self, epoch: int):
-        self.epoch = epoch
-
-    def on_epoch_end(self, state, logs):
-        state.interrupted = state.interrupted or logs["epoch"] == self.epoch
-
-
-def _stopped(path: Path, config: dict = CONFIG, epoch: int = 1) -> Path:
-    with pytest.raises(redes.errors.TrainingInterrupted):
-        redes.train(config, out=path, verbose=False, callbacks=[StopAfter(epoch)])
-    return path
 
 
 def _same_run(path: Path, reference: Path) -> None:
@@ -61,7 +47,7 @@ def small_disk(tmp_path):
 
 
 def test_a_second_writer_fails_at_once_naming_the_holder(cli, tmp_path):
-    run = _stopped(tmp_path / "run")
+    run = stopped_run(tmp_path / "run", CONFIG)
     with writing(run):
         assert_one_line_error(cli("resume", run), f"is being written by process {os.getpid()}")
         assert_one_line_error(cli("train", "--out", run), "already exists and is not empty")
@@ -71,7 +57,7 @@ def test_a_second_writer_fails_at_once_naming_the_holder(cli, tmp_path):
 def test_two_concurrent_resumes_one_fails_with_the_lock_message(cli, tmp_path, reference):
     slow = fast_config(train={"epochs": 4, "batch_size": 4})  # long enough to still be training when B starts
     slow_reference = redes.train(slow, out=tmp_path / "straight", verbose=False).path
-    run = _stopped(tmp_path / "run", slow)
+    run = stopped_run(tmp_path / "run", slow)
     first = subprocess.Popen([sys.executable, "-m", "redes", "resume", str(run)], stdout=subprocess.DEVNULL,
                              stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
@@ -126,7 +112,7 @@ def test_a_full_disk_keeps_the_last_checkpoint_and_resume_finishes_the_run(tmp_p
 
 def test_a_read_only_run_directory_is_one_line(cli, tmp_path, small_disk):
     base = small_disk or tmp_path
-    run = _stopped(base / "run")
+    run = stopped_run(base / "run", CONFIG)
     finished = Path(shutil.copytree(redes.train(CONFIG, out=base / "done", verbose=False).path, base / "finished"))
     shutil.rmtree(finished / "plots")
     if small_disk is not None:

@@ -149,15 +149,9 @@ def _graph(args) -> int:
     cfg = load_config(args.config, args.overrides)
     from redes.study.graph import loss_graph, render
 
-    picture = render(loss_graph(cfg), out.suffix.lstrip(".").lower())
-    _write_new(out, picture)
+    out.write_bytes(render(loss_graph(cfg), out.suffix.lstrip(".").lower()))
     print(out)
     return 0
-
-
-def _write_new(out: Path, content: bytes) -> None:
-    _check_new_output(out)
-    out.write_bytes(content)
 
 
 def _check_new_output(out: Path) -> None:

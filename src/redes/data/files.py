@@ -65,7 +65,7 @@ def read_features(path: str, n_features: int, target: Target = None, target_by_p
     Every value must be finite: a NaN would come out as a prediction."""
     file = _existing(path)
     if file.suffix.lower() == ".npz":
-        x, header, first_line = read_npz(file)["x"], None, None
+        x, first_line = read_npz(file)["x"], None
     else:
         rows, header = _read_rows(file)
         if not rows:

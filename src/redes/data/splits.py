@@ -137,7 +137,7 @@ def held_out_rows(labels: Optional[np.ndarray], n: int, n_out: int, seed: int) -
     if labels is None:
         order = rng.permutation(n)
         return order[n_out:], order[:n_out]
-    classes, codes, class_counts = np.unique(labels, return_inverse=True, return_counts=True)
+    _, codes, class_counts = np.unique(labels, return_inverse=True, return_counts=True)
     rows_of_class = np.split(np.argsort(codes, kind="stable"), np.cumsum(class_counts)[:-1])
     kept_counts = _approximate_mode(class_counts, n - n_out, rng)
     held_counts = _approximate_mode(class_counts - kept_counts, n_out, rng)

@@ -32,12 +32,9 @@ def fit(engine: Engine, train: Split, val: Optional[Split], loss: str, *, epochs
     non-finite loss, and at an epoch whose mean loss is above `divergence_factor` (0: never) times the loss
     of a constant prediction. `threads` sets torch's CPU threads while it trains (0: `step_threads` chooses).
     """
-    state = FitState(epochs, steps_per_epoch(len(train), batch_size, sampler), engine, generator)
-    constant = LOSSES[loss].constant_loss(train.y) if divergence_factor else 0.0
-    if constant > 0:  # 0: every target the same, nothing to measure against
-        state.loss_limit = divergence_factor * constant
-        state.limit_reason = f"train.divergence_factor={divergence_factor:g} times {constant:.4g}, the loss of a " \
-                             "prediction that ignores the inputs"
+    state = FitState(epochs, steps_per_epoch(len(train), batch_size, sampler), engine, generator,
+                     divergence_factor=divergence_factor,
+                     constant_loss=LOSSES[loss].constant_loss(train.y) if divergence_factor else 0.0)
     x, y, device, classify = *engine.arrays(train), train.x.device, classifies(loss)
     if engine.fast:
         keep_freed_host_memory()  # the host memory a step frees is kept for the next

@@ -86,7 +86,7 @@ class FitState:
     """What callbacks see of the loop; a callback stops training by setting `stop` (never by raising).
 
     `interrupted` is set by Ctrl-C (the loop finishes the step it is in); `diverged` says where and how the
-    training loss diverged: a non-finite step, or an epoch's mean above `loss_limit`.
+    training loss diverged: a non-finite step, or an epoch's mean above `divergence_factor` x `constant_loss`.
     """
 
     epochs: int
@@ -98,8 +98,8 @@ class FitState:
     stop: bool = False
     interrupted: bool = False
     diverged: Optional[str] = None
-    loss_limit: float = math.inf
-    limit_reason: str = ""  # what `loss_limit` is, in words
+    divergence_factor: float = 0.0  # diverged above this many times `constant_loss` (0: only at NaN or inf)
+    constant_loss: float = 0.0  # the loss of a prediction that ignores the inputs
     history: list[dict] = field(default_factory=list)
     epoch_start_rng: Optional[torch.Tensor] = None  # the generator's state when this epoch began
     totals: Optional[EpochTotals] = None
@@ -124,7 +124,7 @@ class FitState:
 
     def end_epoch(self, classify: bool) -> Optional[dict]:
         """The epoch's history row from its sums (three host reads, after its last step), or None with `diverged`
-        set when a step's loss was not finite or the epoch's mean is above `loss_limit`."""
+        set when a step's loss was not finite or the epoch's mean is above its limit."""
         rows, correct = self.totals.rows()
         sizes = rows[2]
         (loss_sum, penalty_sum), seen = (rows[:2] * sizes).sum(1).tolist(), float(sizes.sum())
@@ -132,9 +132,11 @@ class FitState:
             step = next(step for step, value in enumerate(rows[0].tolist(), 1) if not math.isfinite(value))
             self.diverged = f"the loss became non-finite at epoch {self.epoch}, step {step}"
             return None
-        if loss_sum / seen > self.loss_limit:
-            self.diverged = (f"the training loss of epoch {self.epoch}, {loss_sum / seen:.4g}, rose above "
-                             f"{self.loss_limit:.4g} ({self.limit_reason})")
+        limit = self.divergence_factor * self.constant_loss  # 0: no factor, or every target the same
+        if limit and loss_sum / seen > limit:
+            self.diverged = (f"the training loss of epoch {self.epoch}, {loss_sum / seen:.4g}, rose above {limit:.4g} "
+                             f"(train.divergence_factor={self.divergence_factor:g} times {self.constant_loss:.4g}, "
+                             "the loss of a prediction that ignores the inputs)")
             return None
         logs = {"epoch": self.epoch, "train_loss": loss_sum / seen, "train_penalty": penalty_sum / seen}
         if classify:

@@ -62,7 +62,7 @@ class RunFiles:
 
     @property
     def lock(self) -> Path:
-        """Locked by the process that writes the run (runs/lock.py); it holds that process's pid."""
+        """Locked by the process that writes the run (runs/writer.py); it holds that process's pid."""
         return self.root / ".lock"
 
     @property
