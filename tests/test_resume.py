@@ -95,9 +95,11 @@ def test_ctrl_c_checkpoints_mid_epoch_and_resume_finishes_the_same_run(tmp_path,
     _same_run(tmp_path / "run", reference)
 
 
-@pytest.mark.parametrize("engine", [{}, {"engine": "manual", "backend": "numpy"}])
+@pytest.mark.parametrize("engine", [{}, {"engine": "autograd"}, {"engine": "manual", "backend": "numpy"}],
+                         ids=["module", "autograd", "manual-numpy"])
 def test_interrupt_in_process_raises_after_the_checkpoint(tmp_path, monkeypatch, engine):
-    """Also on NumPy, whose epoch sums are NumPy arrays until the checkpoint takes them."""
+    """On every engine's optimizer state; also on NumPy, whose epoch sums are NumPy arrays until the checkpoint
+    takes them."""
     from redes.loop.callbacks import Callback
 
     class PressCtrlC(Callback):

@@ -55,6 +55,9 @@ def _edit_header(path, edit):
      ["optimizer state 0.exp_avg has shape (64, 32)", "the parameter (32, 64)"]),
     (lambda t: t["optimizer"]["param_groups"][0].update(lr="fast"), ["param_groups[0].lr must be like 0.001"]),
     (lambda t: t["optimizer"]["state"].update({99: {}}), ["keyed by parameter number, 0 to 3"]),
+    (lambda t: t["optimizer"]["state"][1].pop("exp_avg"),
+     ["optimizer state 1 must map the names ['exp_avg', 'exp_avg_sq', 'step'] to tensors"]),
+    (lambda t: t["optimizer"]["state"].pop(2), ["must hold every parameter's buffers, 0 to 3"]),
     (lambda t: t.pop("optimizer"), ["it must hold model, optimizer and loop"]),
 ])
 def test_a_tampered_checkpoint_is_refused_by_name(cli, copy, edit, fragments):

@@ -6,12 +6,12 @@ import torch
 
 from redes.arrays import namespace
 from redes.config import OptimizerConfig
-from redes.engines.base import HandWrittenRate, StepResult, map_arrays
+from redes.engines.base import HandWrittenOptimizer, StepResult, map_arrays
 from redes.engines.module import ModuleEngine
 from redes.nn.optimizers import OPTIMIZERS
 
 
-class AutogradEngine(HandWrittenRate, ModuleEngine):
+class AutogradEngine(HandWrittenOptimizer, ModuleEngine):
     """Gradients from autograd, the update by hand (p -= lr * g) under no_grad, then the gradients zeroed."""
 
     def _build_optimizer(self, cfg: OptimizerConfig):

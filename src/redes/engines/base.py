@@ -71,22 +71,10 @@ class Engine(ABC):
     @abstractmethod
     def load_state_dict(self, state: dict) -> None: ...
 
+    @abstractmethod
     def check_state_dict(self, state) -> None:
-        """Raise ValueError unless `state` (read back from a file) is laid out as this engine's `state_dict()`:
-        the hand-written optimizers' layout, a list of per-parameter buffers for each name, or a number. The
-        buffers must have their parameter's shape and dtype: a transposed buffer would train silently wrong."""
-        reference, params = self.state_dict(), list(self.model.parameters())
-        check_entries(state, reference)
-        for name, value in state.items():
-            if isinstance(reference[name], list):
-                if not isinstance(value, list) or len(value) != len(params):
-                    raise ValueError(f"optimizer state {name} must hold one entry per parameter ({len(params)})")
-                for number, (buffer, param) in enumerate(zip(value, params)):
-                    if buffer is not None:
-                        check_buffer(buffer, param, f"optimizer state {name}[{number}]")
-            elif type(value) is not type(reference[name]) or (isinstance(value, int) and value < 0):
-                raise ValueError(f"optimizer state {name} must be a {type(reference[name]).__name__} like "
-                                 f"{reference[name]!r}, got {value!r}")
+        """Raise ValueError unless `state` (read back from a file) is laid out as this engine's `state_dict()`,
+        with buffers of their parameter's shape and dtype: a transposed buffer would train silently wrong."""
 
     @abstractmethod
     def gradients(self) -> list:
@@ -102,8 +90,9 @@ class Engine(ABC):
         return contextlib.nullcontext()
 
 
-class HandWrittenRate:
-    """`lr` for an engine whose optimizer is one of redes.manual's: the optimizer's own `lr`, read at each step."""
+class HandWrittenOptimizer:
+    """For an engine whose optimizer is a hand-written one (nn/optimizers.py): `lr`, the optimizer's own, read
+    at each step, and the check of its state's layout."""
 
     @property
     def lr(self) -> float:
@@ -112,6 +101,21 @@ class HandWrittenRate:
     @lr.setter
     def lr(self, value: float) -> None:
         self.optimizer.lr = value
+
+    def check_state_dict(self, state) -> None:
+        """The hand-written optimizers' layout: a list of per-parameter buffers for each name, or a number."""
+        reference, params = self.state_dict(), list(self.model.parameters())
+        check_entries(state, reference)
+        for name, value in state.items():
+            if isinstance(reference[name], list):
+                if not isinstance(value, list) or len(value) != len(params):
+                    raise ValueError(f"optimizer state {name} must hold one entry per parameter ({len(params)})")
+                for number, (buffer, param) in enumerate(zip(value, params)):
+                    if buffer is not None:
+                        check_buffer(buffer, param, f"optimizer state {name}[{number}]")
+            elif type(value) is not type(reference[name]) or (isinstance(value, int) and value < 0):
+                raise ValueError(f"optimizer state {name} must be a {type(reference[name]).__name__} like "
+                                 f"{reference[name]!r}, got {value!r}")
 
 
 def check_entries(state, reference: dict) -> None:

@@ -11,14 +11,14 @@ from torch import nn
 from redes.arrays import Array, namespace, one_blas_thread
 from redes.config import OptimizerConfig, RegularizationConfig
 from redes.data import Split
-from redes.engines.base import Engine, HandWrittenRate, StepResult, map_arrays
+from redes.engines.base import Engine, HandWrittenOptimizer, StepResult, map_arrays
 from redes.engines.module import l2_as_weight_decay
 from redes.manual.optim import SGDThroughProducts
 from redes.nn.optimizers import OPTIMIZERS, SGD
 from redes.manual.network import Network
 
 
-class ManualEngine(HandWrittenRate, Engine):
+class ManualEngine(HandWrittenOptimizer, Engine):
     """The hand-written network and optimizer on `backend` arrays that share the model's memory.
 
     `fast` (train.fast): the model's parameters are moved into one buffer (`Network`'s `one_buffer`) and

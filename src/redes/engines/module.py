@@ -12,6 +12,7 @@ from torch import nn
 
 from redes.config import OptimizerConfig, RegularizationConfig
 from redes.engines.base import Engine, StepResult, check_buffer, check_entries
+from redes.engines.eager import eager
 from redes.errors import RedesError
 from redes.nn.losses import loss_function, penalized_weights, weight_penalty
 from redes.nn.optimizers import OPTIMIZERS
@@ -37,8 +38,8 @@ def build_optimizer(cfg: OptimizerConfig, model: nn.Module, fast: bool = True,
                   {"params": [p for p in params if id(p) not in penalized]}]
         groups = [group for group in groups if group["params"]]
     kind = OPTIMIZERS[cfg.name]
-    return getattr(torch.optim, kind.torch_name)(groups, lr=cfg.lr, weight_decay=cfg.weight_decay,
-                                                 **kind.torch_options(cfg), **speed)
+    return eager(getattr(torch.optim, kind.torch_name))(groups, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                                                        **kind.torch_options(cfg), **speed)
 
 
 @contextlib.contextmanager
@@ -99,6 +100,7 @@ class ModuleEngine(Engine):
 
     def _build_optimizer(self, cfg: OptimizerConfig):
         self.l2_as_decay = l2_as_weight_decay(self.fast, self.l2, cfg)
+        self.buffer_names = OPTIMIZERS[cfg.name].torch_state(cfg)
         return build_optimizer(cfg, self.model, self.fast, self.l2 if self.l2_as_decay else 0.0)
 
     def _penalty(self) -> Optional[torch.Tensor]:
@@ -160,9 +162,11 @@ class ModuleEngine(Engine):
         per_parameter = state["state"]
         if not isinstance(per_parameter, dict) or not all(_index(k, len(params)) for k in per_parameter):
             raise ValueError(f"optimizer state must be keyed by parameter number, 0 to {len(params) - 1}")
+        if per_parameter and len(per_parameter) != len(params) and self.buffer_names:
+            raise ValueError(f"optimizer state must hold every parameter's buffers, 0 to {len(params) - 1}")
         for key, buffers in per_parameter.items():
-            if not isinstance(buffers, dict):
-                raise ValueError(f"optimizer state {key} must map names to tensors")
+            if not isinstance(buffers, dict) or set(buffers) != self.buffer_names:
+                raise ValueError(f"optimizer state {key} must map the names {sorted(self.buffer_names)} to tensors")
             for name, value in buffers.items():
                 check_buffer(value, params[int(key)], f"optimizer state {key}.{name}")
 

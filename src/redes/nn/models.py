@@ -50,8 +50,18 @@ def build_model(spec: ModelConfig, n_in: int, n_out: int, generator: Optional[to
             layers.append(nn.Dropout(p))
         width = hidden
     layers.append(nn.Linear(width, n_out, device="meta"))
-    model = nn.Sequential(*layers).to_empty(device="cpu")
+    model = _on_cpu(nn.Sequential(*layers))
     init_weights(model, spec, generator or torch.Generator().manual_seed(0))
+    return model
+
+
+def _on_cpu(model: nn.Module) -> nn.Module:
+    """`model` with its parameters on the meta device given uninitialised CPU storage (what `to_empty` does,
+    without its `empty_like` on meta tensors, which imports SymPy)."""
+    for module in model.modules():
+        for name, param in module.named_parameters(recurse=False):
+            if param.is_meta:
+                setattr(module, name, nn.Parameter(torch.empty(param.shape, dtype=param.dtype), param.requires_grad))
     return model
 
 

@@ -36,6 +36,11 @@ class Optimizer:
         return {}
 
     @classmethod
+    def torch_state(cls, cfg) -> set[str]:
+        """The buffers its torch.optim class keeps for each parameter once it has stepped."""
+        return set()
+
+    @classmethod
     def equations(cls, cfg) -> list[str]:
         """The update of every parameter θ from its gradient, as `explain` prints it."""
         raise NotImplementedError
@@ -68,6 +73,10 @@ class SGD(Optimizer):
     @classmethod
     def torch_options(cls, cfg):
         return {"momentum": cfg.momentum, "nesterov": cfg.nesterov}
+
+    @classmethod
+    def torch_state(cls, cfg):
+        return {"momentum_buffer"} if cfg.momentum else set()
 
     @classmethod
     def equations(cls, cfg):
@@ -122,6 +131,10 @@ class Adam(Optimizer):
     @classmethod
     def torch_options(cls, cfg):
         return {"betas": cfg.betas}
+
+    @classmethod
+    def torch_state(cls, cfg):
+        return {"step", "exp_avg", "exp_avg_sq"}
 
     @classmethod
     def equations(cls, cfg):
