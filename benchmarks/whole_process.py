@@ -3,7 +3,10 @@
 The commands of one comparison are alternated A B A B ... (after one untimed run of each: the file cache,
 .pyc files), so that a burst of load elsewhere hits every command alike; each figure is the median of
 `--repeats` runs, printed with its min and max. Every file (runs, .npz data, scripts) goes into a temporary
-directory, and every command runs there.
+directory, and every command runs there. `redes train` and `redes sweep` run with their output on a
+pseudo-terminal, as a user at a terminal runs them: their pictures are then drawn by a process of their own
+after the results are printed (piped, before the command ends); the next command starts once they are
+written, untimed.
 
 Targets (`--only` takes these names):
   train_default  `redes train` of the default run: its wall time
@@ -43,6 +46,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pty
 import statistics
 import subprocess
 import sys
@@ -56,6 +60,7 @@ from harness import script_arguments, verdict
 
 from redes.bench.suite import timed_rounds  # one untimed round, then rounds of A B A B ...
 from redes.runs.run import read_history
+from redes.runs.writer import writing
 
 PYTHON = sys.executable
 _SCRIPT = Path(PYTHON).parent / "redes"
@@ -86,9 +91,27 @@ class Runner:
         start = time.perf_counter()
         done = subprocess.run(command, cwd=self.workdir, env=self.env, capture_output=True, text=True)
         seconds = time.perf_counter() - start
-        if (done.returncode == 0) != ok:
-            raise RuntimeError(f"{' '.join(command)} exited {done.returncode}:\n{done.stderr[-2000:]}")
+        _check_status(command, done.returncode, done.stderr, ok)
         return seconds, done
+
+    def at_a_terminal(self, command: list[str]) -> float:
+        """Wall seconds of `command` with its output on a pseudo-terminal, as a user at a terminal runs it; it
+        must succeed."""
+        leader, follower = pty.openpty()
+        start = time.perf_counter()
+        process = subprocess.Popen(command, cwd=self.workdir, env=self.env, stdout=follower, stderr=follower)
+        os.close(follower)
+        shown = []
+        try:
+            while chunk := os.read(leader, 65536):  # what the terminal shows, read so that the writer never blocks
+                shown.append(chunk)
+        except OSError:  # the last writer closed it
+            pass
+        status = process.wait()
+        seconds = time.perf_counter() - start
+        os.close(leader)
+        _check_status(command, status, b"".join(shown).decode(errors="replace"), True)
+        return seconds
 
     def wall(self, command: list[str], ok: bool = True) -> Sample:
         return {"wall": self.timed(command, ok)[0]}
@@ -105,14 +128,28 @@ class Runner:
         command = [*REDES, "train", "--out", str(out), *(a for k, v in settings.items() for a in ("--set", f"{k}={v}"))]
         other = subprocess.Popen(beside, env=self.env) if beside else None
         try:
-            seconds = self.timed(command)[0]
+            seconds = self.at_a_terminal(command)
         finally:
             if other:
                 other.terminate()
                 other.wait()
+        _wait_for_pictures(out)
         epochs = [row["seconds"] for row in read_history(out)]  # timing.csv
         return {"wall": seconds, "training": sum(epochs), "epoch": statistics.mean(epochs),
                 "accuracy": json.loads((out / "summary.json").read_text())["test"]["accuracy"]}
+
+
+def _check_status(command: list[str], status: int, output: str, ok: bool) -> None:
+    if (status == 0) != ok:
+        raise RuntimeError(f"{' '.join(command)} exited {status}:\n{output[-2000:]}")
+
+
+def _wait_for_pictures(run_dir: Path) -> None:
+    """Untimed: wait for the process that draws a run's (or a sweep's) pictures after `redes train` has ended
+    (as a user reads the results before the next command), so that it takes no core from the next command."""
+    with writing(run_dir):
+        if not (run_dir / "plots" / "learning_curves.png").is_file():
+            raise RuntimeError(f"{run_dir}: no pictures drawn")
 
 
 def median(samples: list[Sample], field: str = "wall") -> float:
@@ -142,6 +179,12 @@ class Report:
     def add(self, name: str, ratio: float, target: float, at_least: bool = False) -> None:
         self.ratios[name] = ratio
         self.lines.append(verdict(name, ratio, target, at_least))
+        print(self.lines[-1])
+
+    def note(self, name: str, ratio: float) -> None:
+        """A ratio without a target: what bounds another one."""
+        self.ratios[name] = ratio
+        self.lines.append(f"{name:<34} {ratio:6.2f}x   (no target)")
         print(self.lines[-1])
 
 
@@ -288,12 +331,20 @@ def estimator(runner: Runner, args, report: Report) -> None:
     for name, setting in SETTINGS.items():
         params = json.dumps({**setting, "tol": 0.0, "n_iter_no_change": setting["max_iter"] + 1,
                              "early_stopping": False})
-        samples = timed_rounds({f"{label} MLPClassifier": (lambda script=script: runner.printed([*script, params]))
-                                for label, script in scripts.items()}, args.repeats)
+        commands = {f"{label} MLPClassifier": (lambda script=script: runner.printed([*script, params]))
+                    for label, script in scripts.items()}
+        samples = timed_rounds({**commands, "python -c 'import torch'": lambda: runner.wall(IMPORT_TORCH)},
+                               args.repeats)
         table(f"estimator {name}: {setting}", samples,
               {"wall": "wall s", "fit": "fit s", "accuracy": "test accuracy"})
         redes, sklearn = samples["redes MLPClassifier"], samples["scikit-learn MLPClassifier"]
         report.add(f"{name}: whole, redes / scikit-learn", median(redes) / median(sklearn), 1.3)
+        # The least redes' script can take: scikit-learn's (it loads and splits the data with scikit-learn too),
+        # with redes' fit in place of scikit-learn's, plus importing torch.
+        floor = median(sklearn) - median(sklearn, "fit") + median(redes, "fit") + median(samples[
+            "python -c 'import torch'"])
+        report.note(f"{name}: whole, the floor of that ratio (importing torch)", floor / median(sklearn))
+        report.note(f"{name}: whole, redes / that floor", median(redes) / floor)
         report.add(f"{name}: fit, scikit-learn / redes", median(sklearn, "fit") / median(redes, "fit"), 1.5,
                    at_least=True)
 
@@ -329,7 +380,8 @@ def sweep(runner: Runner, args, report: Report) -> None:
 
     def run_sweep() -> Sample:
         out = runner.fresh("sweep")
-        seconds = runner.timed([*REDES, "sweep", str(sweep_file), "--out", str(out)])[0]
+        seconds = runner.at_a_terminal([*REDES, "sweep", str(sweep_file), "--out", str(out)])
+        _wait_for_pictures(out)
         points = sorted(out.glob("*/timing.csv"))
         return {"wall": seconds, "training": sum(row["seconds"] for p in points for row in read_history(p.parent)),
                 "points": len(points)}

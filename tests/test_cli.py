@@ -1,5 +1,6 @@
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -7,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from redes.runs.writer import writing
 from tests.test_cifar10 import CLASSES, _md5, _tar, _write_binary
 
 QUICK = ["--set", "train.epochs=2", "--set", "model.hidden=[16]"]
@@ -164,6 +166,50 @@ def test_import_is_fast_and_light():
     code = "import sys, redes; print('torch' in sys.modules, 'matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def in_a_terminal(code: str, cwd: Path) -> str:
+    """`python -c code` with its stdout on a pseudo-terminal, as a user at a terminal runs redes; its stderr."""
+    import pty
+    import threading
+
+    leader, follower = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-c", code], cwd=cwd, stdout=follower, stderr=subprocess.PIPE,
+                               text=True)
+    os.close(follower)
+
+    def drain() -> None:  # what the terminal shows, read so that the writer never blocks
+        try:
+            while os.read(leader, 65536):
+                pass
+        except OSError:  # the last writer closed it
+            pass
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    err = process.communicate()[1]
+    reader.join()
+    os.close(leader)
+    return err
+
+
+def test_a_default_run_imports_only_what_it_uses_and_at_a_terminal_leaves_its_pictures_to_another_process(
+        tmp_path):
+    """No scikit-learn or SciPy (the split and report are redes' own), no torch._dynamo or SymPy (eager
+    optimizers), and at a terminal no matplotlib: the pictures are drawn after `redes train` has printed its
+    results, by a process that holds the run's lock until they are written."""
+    heavy = ("sklearn", "scipy", "scipy.stats", "torch._dynamo", "sympy", "matplotlib")
+    code = ("import sys; from redes.cli.main import main; main(['train', '--set', 'train.epochs=1', '--out', 'r']); "
+            f"print(sorted(m for m in {heavy!r} if m in sys.modules), file=sys.stderr)")
+    assert in_a_terminal(code, tmp_path).splitlines()[-1] == "[]"
+    with writing(tmp_path / "r"):  # waits for the drawing process
+        pictures = sorted((tmp_path / "r/plots").iterdir())
+    assert [p.name for p in pictures] == ["confusion_matrix.png", "learning_curves.png", "samples.png"]
+    assert all(p.read_bytes()[:4] == b"\x89PNG" for p in pictures)
+    piped = subprocess.run([sys.executable, "-c", code.replace("'r'", "'piped'")], capture_output=True, text=True,
+                           cwd=tmp_path)
+    assert piped.stderr.splitlines()[-1] == "['matplotlib']"  # drawn before the command ends
+    assert (tmp_path / "piped/plots/samples.png").is_file()
 
 
 def test_plot_redraws_and_compare_shows_differences(cli, tmp_path):

@@ -472,10 +472,3 @@ def test_held_out_rows_are_scikit_learns_train_test_split(counts, seed, share, s
     kept, held = held_out_rows(labels if stratify else None, n, n_out, seed)
     np.testing.assert_array_equal(kept, expected[0])
     np.testing.assert_array_equal(held, expected[1])
-
-
-def test_a_default_run_imports_neither_scikit_learn_nor_scipy(tmp_path):
-    code = ("import sys; from redes.cli.main import main; main(['train', '--set', 'train.epochs=1', '--out', 'r']); "
-            "print(sorted(m for m in ('sklearn', 'scipy', 'scipy.stats') if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
-    assert done.stdout.splitlines()[-1] == "[]", done.stderr

@@ -13,7 +13,9 @@ import pytest
 import yaml
 
 from redes.errors import RedesError
+from redes.runs.writer import writing
 from redes.study.sweeps import load_sweep, run_sweep
+from tests.test_cli import in_a_terminal
 
 BASE = {"model": {"hidden": [16]}, "train": {"epochs": 2, "batch_size": 64}}
 
@@ -108,6 +110,19 @@ def test_results_table_agrees_with_the_run_directories(tmp_path, cli):
     assert redrawn.status == 0 and "learning_curves.png" in redrawn.out
     assert sorted(p.name for p in (tmp_path / "sweep" / "plots").iterdir()) == plots
     assert (tmp_path / "sweep" / "results.csv").read_bytes() == table
+
+
+def test_at_a_terminal_a_sweeps_pictures_are_drawn_after_it_ends_while_it_holds_the_lock(tmp_path):
+    path = _sweep_file(tmp_path / "s.yaml", {"train.batch_size": [32, 64]})
+    code = (f"import sys; from redes.cli.main import main; main(['sweep', {str(path)!r}, '--out', 'sweep']); "
+            "print('matplotlib' in sys.modules, file=sys.stderr)")
+    assert in_a_terminal(code, tmp_path).splitlines()[-1] == "False"
+    with writing(tmp_path / "sweep"):  # waits for the drawing process
+        pictures = sorted(p.name for p in (tmp_path / "sweep/plots").iterdir())
+    assert pictures == ["batch_size.png", "learning_curves.png", "time_vs_accuracy.png"]
+    with writing(tmp_path / "sweep"):
+        with pytest.raises(RedesError, match="sweep is being written by process"):
+            run_sweep(path, tmp_path / "sweep")
 
 
 def test_running_again_runs_nothing_and_a_different_sweep_is_refused(tmp_path):

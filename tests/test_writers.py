@@ -54,6 +54,34 @@ def test_a_second_writer_fails_at_once_naming_the_holder(cli, tmp_path):
     assert cli("resume", run).status == 0
 
 
+def test_a_writer_waits_for_the_process_drawing_a_finished_runs_pictures(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, sys, time; lock = open(sys.argv[1], 'a+'); fcntl.flock(lock, fcntl.LOCK_EX); "
+        "lock.truncate(0); lock.write('process 1 (drawing the pictures)'); lock.flush(); print(flush=True); "
+        "time.sleep(1)"), str(run / ".lock")], stdout=subprocess.PIPE)
+    holder.stdout.readline()  # it holds the lock
+    start = time.monotonic()
+    with writing(run):
+        assert holder.poll() is not None and time.monotonic() - start > 0.5
+    holder.wait()
+
+
+def test_pictures_that_cannot_be_drawn_are_named_in_the_run(tmp_path):
+    from redes.runs.plots import draw_later
+
+    run = tmp_path / "run"
+    (run / "plots").mkdir(parents=True)
+    with writing(run):
+        draw_later([("learning_curves", {"history": [{"epoch": 1, "train_loss": 1.0}],
+                                         "path": run / "gone" / "learning_curves.png"})], run)
+    with writing(run):  # waits for the drawing process
+        pass
+    assert "FileNotFoundError" in (run / "plots/not_drawn.txt").read_text()
+    assert f"`redes plot {run}` draws the pictures again" in (run / "plots/not_drawn.txt").read_text()
+
+
 def test_two_concurrent_resumes_one_fails_with_the_lock_message(cli, tmp_path, reference):
     slow = fast_config(train={"epochs": 4, "batch_size": 4})  # long enough to still be training when B starts
     slow_reference = redes.train(slow, out=tmp_path / "straight", verbose=False).path
@@ -122,7 +150,7 @@ def test_a_read_only_run_directory_is_one_line(cli, tmp_path, small_disk):
             path.chmod(0o555)
     try:
         assert_one_line_error(cli("resume", run), "cannot be written", "make it writable, then `redes resume")
-        assert_one_line_error(cli("plot", finished), "plots")
+        assert_one_line_error(cli("plot", finished), f"{finished / '.lock'} cannot be written", "make it writable")
         assert_one_line_error(cli("train", "--out", base / "new"), "cannot create run directory")
     finally:
         if small_disk is None:

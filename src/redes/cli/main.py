@@ -56,7 +56,10 @@ def _train(args) -> int:
     cfg = load_config(args.config, args.overrides)  # checked before torch is imported: a mistake answers at once
     from redes.runs.train import train
 
-    run = train(cfg, out=args.out, stream=sys.stderr if args.json else sys.stdout)
+    stream = sys.stderr if args.json else sys.stdout
+    # At a terminal the user has the results as soon as they are printed, and the pictures follow; a script,
+    # a pipe or a notebook finds the whole run directory written when the command ends.
+    run = train(cfg, out=args.out, stream=stream, pictures_later=stream.isatty())
     if args.json:
         print(json.dumps(run.summary))
     return 0
@@ -65,7 +68,8 @@ def _train(args) -> int:
 def _resume(args) -> int:
     from redes.runs.train import resume
 
-    run = resume(args.run_dir, stream=sys.stderr if args.json else sys.stdout)
+    stream = sys.stderr if args.json else sys.stdout
+    run = resume(args.run_dir, stream=stream, pictures_later=stream.isatty())  # as _train
     if args.json:
         print(json.dumps(run.summary))
     return 0
@@ -129,14 +133,19 @@ def _check(args) -> int:
 
 def _plot(args) -> int:
     from redes.runs.run import load_run, write_plots
+    from redes.runs.writer import writing
     from redes.study.sweeps import SWEEP_FILE, redraw
 
     if args.run_dir == "activations" and not Path(args.run_dir).is_dir():
         return _plot_activations(Path(args.out or "activations.png"))
     if args.out is not None:
         raise RedesError("--out is for 'redes plot activations'; a run's pictures go to RUN_DIR/plots")
-    is_sweep = (Path(args.run_dir) / SWEEP_FILE).is_file()
-    for path in redraw(args.run_dir) if is_sweep else write_plots(load_run(args.run_dir)):
+    if (Path(args.run_dir) / SWEEP_FILE).is_file():
+        written = redraw(args.run_dir)
+    else:
+        with writing(Path(args.run_dir)):  # after the pictures `redes train` left to another process
+            written = write_plots(load_run(args.run_dir))
+    for path in written:
         print(path)
     return 0
 
@@ -193,7 +202,8 @@ def _sweep(args) -> int:
     if args.workers < 1:
         raise RedesError(f"--workers must be at least 1, got {args.workers}")
     try:
-        sweep_dir, rows = run_sweep(args.sweep_file, args.out, args.workers, stream=sys.stderr)
+        sweep_dir, rows = run_sweep(args.sweep_file, args.out, args.workers, stream=sys.stderr,
+                                    pictures_later=sys.stdout.isatty())  # as _train
     except TrainingInterrupted:
         print("redes: sweep interrupted; run the same command again to finish the missing points", file=sys.stderr)
         return 130

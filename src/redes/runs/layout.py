@@ -77,6 +77,11 @@ class RunFiles:
     def tensorboard(self) -> Path:
         return self.root / "tensorboard"
 
+    @property
+    def pictures_not_drawn(self) -> Path:
+        """Why the process that draws a run's pictures after `redes train` could not draw them."""
+        return self.plots / "not_drawn.txt"
+
     def picture(self, name: str) -> Path:
         """plots/NAME.png: learning_curves, confusion_matrix, samples or fit."""
         return self.plots / f"{name}.png"

@@ -1,13 +1,21 @@
-"""Pictures as PNG files; the only module that imports matplotlib (and only when a plot is drawn)."""
+"""Pictures as PNG files; the only module that imports matplotlib (and only when a plot is drawn).
+
+Each picture is drawn from plain data (lists and NumPy arrays, no torch), so that `draw_later` can hand a
+run's pictures to a process of their own: `redes train` ends as soon as its results are printed, and that
+process, started with `python -m redes.runs.plots`, draws them while holding the run directory's lock.
+"""
 
 from __future__ import annotations
 
+import os
+import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 
-from redes.loop.metrics import confusion_matrix as confusion_counts
-from redes.loop.evaluate import Evaluation
+Orders = list[tuple[str, dict]]  # the pictures to draw: (a name in PICTURES, its keyword arguments) each
 
 
 def _figure(width: float, height: float):
@@ -42,9 +50,9 @@ def learning_curves(history: list[dict], path: Path) -> Path:
     return _save(fig, path)
 
 
-def confusion_matrix(evaluation: Evaluation, classes: list[str], path: Path, title: str = "") -> Path:
-    """A heat map of true against predicted classes, with the counts written in the cells."""
-    counts = confusion_counts(evaluation.predicted, evaluation.target, len(classes)).numpy()
+def confusion_matrix(counts: np.ndarray, classes: list[str], path: Path, title: str = "") -> Path:
+    """A heat map of true (rows) against predicted (columns) classes, with the counts written in the cells."""
+    accuracy = np.trace(counts) / max(counts.sum(), 1)
     size = max(4.0, 0.5 * len(classes) + 2)
     fig = _figure(size, size)
     ax = fig.subplots()
@@ -53,7 +61,7 @@ def confusion_matrix(evaluation: Evaluation, classes: list[str], path: Path, tit
     ax.set_yticks(range(len(classes)), classes)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title(f"confusion matrix ({title}, accuracy {evaluation.accuracy:.2%})")
+    ax.set_title(f"confusion matrix ({title}, accuracy {accuracy:.2%})")
     threshold = counts.max() / 2 if counts.size else 0
     for (i, j), value in np.ndenumerate(counts):
         ax.text(j, i, str(value), ha="center", va="center", color="white" if value > threshold else "black",
@@ -128,14 +136,14 @@ def _save(fig, path: Path, layout: bool = True) -> Path:
     return path
 
 
-def sweep_plots(groups: list[dict], axes: list[str], histories: dict[str, list[dict]], plot_dir: Path) -> list[Path]:
-    """A sweep's pictures: the metrics against each axis (mean and spread over seeds), time against
+def sweep_pictures(groups: list[dict], axes: list[str], histories: dict[str, list[dict]], plot_dir: Path) -> Orders:
+    """A sweep's pictures, for `draw`: the metrics against each axis (mean and spread over seeds), time against
     accuracy, and the loss curves of every point."""
-    plot_dir.mkdir(parents=True, exist_ok=True)
-    written = [_against_axis(groups, axes, axis, plot_dir / f"{axis.rsplit('.', 1)[-1]}.png") for axis in axes]
-    written.append(_time_against_quality(groups, axes, plot_dir / "time_vs_accuracy.png"))
-    written.append(_sweep_curves(groups, axes, histories, plot_dir / "learning_curves.png"))
-    return written
+    common = {"groups": groups, "axes": axes}
+    return [*(("against_axis", {**common, "axis": axis, "path": plot_dir / f"{axis.rsplit('.', 1)[-1]}.png"})
+              for axis in axes),
+            ("time_against_quality", {**common, "path": plot_dir / "time_vs_accuracy.png"}),
+            ("sweep_curves", {**common, "histories": histories, "path": plot_dir / "learning_curves.png"})]
 
 
 def _label(group: dict, axes: list[str]) -> str:
@@ -150,7 +158,7 @@ def _positions(values: list) -> tuple[list, bool]:
     return values, min(values) > 0 and max(values) / min(values) >= 50
 
 
-def _against_axis(groups: list[dict], axes: list[str], axis: str, path: Path) -> Path:
+def against_axis(groups: list[dict], axes: list[str], axis: str, path: Path) -> Path:
     """One panel per metric (accuracy, loss, seconds per epoch, parameters) against `axis`; a line per
     combination of the other axes and, for accuracy and loss, per split; error bars: std over seeds."""
     others = [a for a in axes if a != axis]
@@ -184,7 +192,7 @@ def _against_axis(groups: list[dict], axes: list[str], axis: str, path: Path) ->
     return _save(fig, path)
 
 
-def _time_against_quality(groups: list[dict], axes: list[str], path: Path) -> Path:
+def time_against_quality(groups: list[dict], axes: list[str], path: Path) -> Path:
     """Seconds per epoch against the best-known quality metric (test, else val, else train accuracy or loss)."""
     column = next(c for c in [f"{s}_{m}" for m in ("accuracy", "loss") for s in ("test", "val", "train")]
                   + ["seconds_per_epoch"] if all(c in g for g in groups))
@@ -201,7 +209,7 @@ def _time_against_quality(groups: list[dict], axes: list[str], path: Path) -> Pa
     return _save(fig, path)
 
 
-def _sweep_curves(groups: list[dict], axes: list[str], histories: dict[str, list[dict]], path: Path) -> Path:
+def sweep_curves(groups: list[dict], axes: list[str], histories: dict[str, list[dict]], path: Path) -> Path:
     """Train (solid) and validation (dashed) loss per epoch of each group, averaged over its seeds."""
     fig = _figure(7, 4.5)
     ax = fig.subplots()
@@ -219,3 +227,50 @@ def _sweep_curves(groups: list[dict], axes: list[str], histories: dict[str, list
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     return _save(fig, path)
+
+
+PICTURES = {"learning_curves": learning_curves, "confusion_matrix": confusion_matrix, "sample_grid": sample_grid,
+            "regression_fit": regression_fit, "against_axis": against_axis,
+            "time_against_quality": time_against_quality, "sweep_curves": sweep_curves}  # what `draw` draws, by name
+
+
+def draw(orders: Orders) -> list[Path]:
+    """Draw each picture now; the paths written."""
+    return [PICTURES[name](**arguments) for name, arguments in orders]
+
+
+def draw_later(orders: Orders, run_dir: Path) -> list[Path]:
+    """Draw the pictures in a new process that goes on after this one ends, holding the lock of `run_dir` (a
+    run's or a sweep's directory), which this process holds and hands down, until they are written; where a
+    lock cannot be handed down (Windows), draw them now. A picture that cannot be drawn is named in
+    plots/not_drawn.txt, and `redes plot DIR` draws them again. The paths the pictures will have."""
+    from redes.runs.writer import DRAWING, held_lock, name_holder
+
+    lock = held_lock(run_dir)
+    if lock is None:
+        return draw(orders)
+    package_root = str(Path(__file__).resolve().parents[2])  # where this redes is imported from
+    path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
+    process = subprocess.Popen([sys.executable, "-m", "redes.runs.plots", str(run_dir)], stdin=subprocess.PIPE,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=(lock,),
+                               start_new_session=True, env={**os.environ, "PYTHONPATH": path})
+    name_holder(run_dir, f"process {process.pid} {DRAWING}")
+    with process.stdin:
+        pickle.dump(orders, process.stdin)
+    return [arguments["path"] for _, arguments in orders]
+
+
+def _draw_handed_down(run_dir: Path) -> None:
+    """The drawing process: read its orders, draw them (the lock it inherited is released as it ends)."""
+    from redes.runs.layout import RunFiles
+
+    orders = pickle.load(sys.stdin.buffer)  # written by draw_later in the process that trained the run
+    try:
+        draw(orders)
+    except Exception as exc:  # noqa: BLE001 - anything matplotlib raises; the run itself is complete
+        RunFiles(run_dir).pictures_not_drawn.write_text(
+            f"{type(exc).__name__}: {exc}\n`redes plot {run_dir}` draws the pictures again\n")
+
+
+if __name__ == "__main__":
+    _draw_handed_down(Path(sys.argv[1]))

@@ -24,6 +24,7 @@ from redes.nn.models import build_model, count_parameters, parameter_count
 from redes.runs.layout import RunFiles
 from redes.runs.reports import evaluation_report
 from redes.loop.evaluate import Evaluation, evaluate, model_outputs
+from redes.loop.metrics import confusion_matrix
 
 @dataclass
 class Run:
@@ -210,11 +211,13 @@ def _csv_rows(path: Path) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
-def write_summary_and_reports(run: Run, seconds: float, device: torch.device, processes: int = 1) -> None:
-    """Evaluate every split once, then write summary.json, report.txt and the plots."""
+def write_summary_and_reports(run: Run, seconds: float, device: torch.device, processes: int = 1,
+                              pictures_later: bool = False) -> None:
+    """Evaluate every split once, then write summary.json, report.txt and the plots (`pictures_later`: see
+    write_plots)."""
     evaluations = {name: run.evaluate(name) for name in SPLIT_NAMES if getattr(run.data, name) is not None}
     run.summary = _summary(run, seconds, device, evaluations) | {"processes": processes}
-    _write_reports(run, evaluations)
+    _write_reports(run, evaluations, pictures_later)
 
 
 def _summary(run: Run, seconds: float, device: torch.device, evaluations: dict[str, Evaluation]) -> dict[str, Any]:
@@ -231,7 +234,7 @@ def _summary(run: Run, seconds: float, device: torch.device, evaluations: dict[s
     return result
 
 
-def _write_reports(run: Run, evaluations: dict[str, Evaluation]) -> None:
+def _write_reports(run: Run, evaluations: dict[str, Evaluation], pictures_later: bool) -> None:
     """report.txt (per-class metrics of test, else val, else train), the plots (unless log.plots is false),
     and last summary.json."""
     files = RunFiles(run.path)
@@ -240,30 +243,37 @@ def _write_reports(run: Run, evaluations: dict[str, Evaluation]) -> None:
     text = f"run {run.path}\n\n" + evaluation_report(split, evaluation, run.classes)
     files.report.write_text(text + "\n")
     if run.config.log.plots:
-        write_plots(run, split, evaluation)
+        write_plots(run, split, evaluation, later=pictures_later)
     write_atomic(files.summary, (json.dumps(run.summary, indent=2) + "\n").encode())  # last: the run is finished
 
 
-def write_plots(run: Run, split: Optional[str] = None, evaluation: Optional[Evaluation] = None) -> list[Path]:
+def write_plots(run: Run, split: Optional[str] = None, evaluation: Optional[Evaluation] = None,
+                later: bool = False) -> list[Path]:
     """RUN_DIR/plots: the learning curves; for classifiers the confusion matrix of `split` (test, else val,
     else train) and, for images, a grid of samples with true and predicted classes; for a regression on one
-    feature, the data and the fitted line. Drawn from the saved run when no evaluation is given."""
+    feature, the data and the fitted line. Drawn from the saved run when no evaluation is given; `later`: by
+    a process of their own, which holds the run's lock (held by this process) until they are written."""
     from redes.runs import plots
 
     files = RunFiles(run.path)
     if not run.history:
         raise RedesError(f"{files.metrics} is missing or empty: there are no learning curves to draw")
-    files.plots.mkdir(exist_ok=True)
-    written = [plots.learning_curves(run.history, files.picture("learning_curves"))]
+    orders = [("learning_curves", {"history": run.history, "path": files.picture("learning_curves")})]
     split = split or next(name for name in ("test", "val", "train") if getattr(run.data, name) is not None)
     if run.classes:
         evaluation = evaluation or run.evaluate(split)
-        written.append(plots.confusion_matrix(evaluation, run.classes, files.picture("confusion_matrix"), split))
+        counts = confusion_matrix(evaluation.predicted, evaluation.target, len(run.classes)).numpy()
+        orders.append(("confusion_matrix", {"counts": counts, "classes": run.classes, "title": split,
+                                            "path": files.picture("confusion_matrix")}))
     if run.classes and run.config.data.name in IMAGE_SHAPES:
-        written.append(plots.sample_grid(*_samples(run, split, evaluation), files.picture("samples")))
+        images, true, predicted = _samples(run, split, evaluation)
+        orders.append(("sample_grid", {"images": images, "true": true, "predicted": predicted,
+                                       "path": files.picture("samples")}))
     if run.task == "regression" and run.data.n_features == 1 and run.data.n_targets == 1:
-        written.append(plots.regression_fit(*_fit_line(run), files.picture("fit")))
-    return written
+        points, line = _fit_line(run)
+        orders.append(("regression_fit", {"points": points, "line": line, "path": files.picture("fit")}))
+    files.plots.mkdir(exist_ok=True)
+    return plots.draw_later(orders, run.path) if later else plots.draw(orders)
 
 
 def _raw(run: Run, x: torch.Tensor) -> np.ndarray:

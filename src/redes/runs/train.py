@@ -25,10 +25,12 @@ ConfigLike = Union[Config, dict, str, Path, None]
 
 
 def train(config: ConfigLike = None, *, out: Union[str, Path, None] = None, verbose: bool = True,
-          stream: Optional[IO[str]] = None, callbacks: Sequence[Callback] = ()) -> Run:
+          stream: Optional[IO[str]] = None, callbacks: Sequence[Callback] = (), pictures_later: bool = False) -> Run:
     """Train the model `config` describes and write a new run directory (`out`, or the next runs/<data>-NNN).
 
-    `callbacks` are called after redes' own (metrics files, progress bar, checkpoints).
+    `callbacks` are called after redes' own (metrics files, progress bar, checkpoints). `pictures_later`: the
+    pictures are drawn by a process of their own, which goes on after this call (and this process) ends and
+    holds the run's lock until they are written (`redes train` does this: its user does not wait for them).
     """
     cfg = _with_absolute_paths(_as_config(config))
     if cfg.log.tensorboard:
@@ -41,14 +43,17 @@ def train(config: ConfigLike = None, *, out: Union[str, Path, None] = None, verb
     run_dir = create_run_dir(out, cfg.data.name)
     with writing(run_dir, new=True):
         RunFiles(run_dir).config.write_text(cfg.to_yaml())
-        return _train(setup, run_dir, verbose, stream or sys.stdout, snapshot=None, extra=callbacks)
+        return _train(setup, run_dir, verbose, stream or sys.stdout, snapshot=None, extra=callbacks,
+                      pictures_later=pictures_later)
 
 
-def resume(run_dir: Union[str, Path], *, verbose: bool = True, stream: Optional[IO[str]] = None) -> Run:
+def resume(run_dir: Union[str, Path], *, verbose: bool = True, stream: Optional[IO[str]] = None,
+           pictures_later: bool = False) -> Run:
     """Continue a run that was stopped (Ctrl-C, kill -9, a crash) from its last checkpoint, to the same end.
 
     A checkpoint taken at an epoch boundary replays the interrupted epoch from its start; one taken by
     Ctrl-C continues mid-epoch. Either way the result is the run that was never interrupted, bit for bit.
+    `pictures_later` as in `train`.
     """
     run_dir, files = Path(run_dir), RunFiles(Path(run_dir))
     _check_resumable(run_dir)
@@ -60,7 +65,8 @@ def resume(run_dir: Union[str, Path], *, verbose: bool = True, stream: Optional[
         _restore(setup, state, files.checkpoint)
         if main:
             CSVLogger(files.metrics, files.timing).rewrite(state["loop"]["history"])
-        return _train(setup, run_dir if main else None, verbose, stream or sys.stdout, state["loop"])
+        return _train(setup, run_dir if main else None, verbose, stream or sys.stdout, state["loop"],
+                      pictures_later=pictures_later)
 
 
 def _check_resumable(run_dir: Path) -> None:
@@ -78,20 +84,21 @@ def _is_main(setup: Setup) -> bool:
 
 
 def _train(setup: Setup, run_dir: Optional[Path], verbose: bool, stream: IO[str], snapshot: Optional[dict],
-           extra: Sequence[Callback] = ()) -> Run:
+           extra: Sequence[Callback] = (), pictures_later: bool = False) -> Run:
     """Fit with the progress bar, metrics files and checkpoints, then save and report; or stop cleanly.
 
     With no `run_dir` (the other ranks under torchrun) it trains, writes nothing and reports nothing.
     """
     try:
-        return _fit_and_save(setup, run_dir, verbose and run_dir is not None, stream, snapshot, extra)
+        return _fit_and_save(setup, run_dir, verbose and run_dir is not None, stream, snapshot, extra,
+                             pictures_later)
     finally:
         if setup.world is not None:
             leave()
 
 
 def _fit_and_save(setup: Setup, run_dir: Optional[Path], verbose: bool, stream: IO[str],
-                  snapshot: Optional[dict], extra: Sequence[Callback]) -> Run:
+                  snapshot: Optional[dict], extra: Sequence[Callback], pictures_later: bool) -> Run:
     cfg, splits = setup.config, setup.splits
     run = Run.trained(cfg, setup.model, setup.loss, splits, run_dir)
     if verbose:
@@ -119,7 +126,7 @@ def _fit_and_save(setup: Setup, run_dir: Optional[Path], verbose: bool, stream: 
         return run
     save_run(run)
     processes = 1 if setup.world is None else setup.world.size
-    write_summary_and_reports(run, time.perf_counter() - start, setup.device, processes)
+    write_summary_and_reports(run, time.perf_counter() - start, setup.device, processes, pictures_later)
     if verbose:
         print("\n" + files.report.read_text(), file=stream, flush=True)
     return run

@@ -28,6 +28,7 @@ from redes.config import Config, load_config
 from redes.config.strict_yaml import read_yaml
 from redes.errors import RedesError
 from redes.runs.layout import RunFiles
+from redes.runs.writer import writing
 from redes.study.study_file import StudyFile, base_config, read_study_file
 
 SWEEP_FILE, RESULTS_FILE, FAILED_FILE = "sweep.yaml", "results.csv", "failed.txt"
@@ -111,18 +112,20 @@ def point_name(values: dict[str, Any]) -> str:
 
 
 def run_sweep(sweep_file: Union[str, Path], out: Union[str, Path, None] = None, workers: int = 1,
-              stream: Optional[IO[str]] = None) -> tuple[Path, list[dict]]:
-    """Run the points a sweep directory does not hold yet, then write results.csv and the plots.
+              stream: Optional[IO[str]] = None, pictures_later: bool = False) -> tuple[Path, list[dict]]:
+    """Run the points a sweep directory does not hold yet, then write results.csv and the plots
+    (`pictures_later`: by a process of their own, as `redes.train` says), holding the directory's lock.
 
     Returns the sweep directory and the results rows.
     """
     sweep = load_sweep(sweep_file)
     sweep_dir = Path(out) if out is not None else Path("sweeps") / Path(sweep_file).stem
     _claim(sweep_dir, sweep)
-    todo = [point for point in sweep.points if not _finished(sweep_dir / point.name)]
-    _run_points(todo, sweep_dir, workers, len(sweep.points), stream)
-    rows = results(sweep_dir, sweep)
-    write_results(sweep_dir, sweep, rows)
+    with writing(sweep_dir):
+        todo = [point for point in sweep.points if not _finished(sweep_dir / point.name)]
+        _run_points(todo, sweep_dir, workers, len(sweep.points), stream)
+        rows = results(sweep_dir, sweep)
+        write_results(sweep_dir, sweep, rows, pictures_later)
     return sweep_dir, rows
 
 
@@ -136,7 +139,8 @@ def redraw(sweep_dir: Union[str, Path]) -> list[Path]:
         _check_axes(sweep, kept)
     except (OSError, UnicodeDecodeError, TypeError, KeyError, AttributeError) as exc:
         raise RedesError(f"{kept}: not the sweep.yaml that redes sweep writes ({type(exc).__name__})") from None
-    return write_results(sweep_dir, sweep, results(sweep_dir, sweep))
+    with writing(sweep_dir):
+        return write_results(sweep_dir, sweep, results(sweep_dir, sweep))
 
 
 def _claim(sweep_dir: Path, sweep: Sweep) -> None:
@@ -232,8 +236,9 @@ def _cell(value: Any) -> Any:
     return json.dumps(value) if isinstance(value, (list, dict)) else value
 
 
-def write_results(sweep_dir: Path, sweep: Sweep, rows: list[dict]) -> list[Path]:
-    """results.csv and the sweep's plots: each metric against each axis, time against accuracy, loss curves."""
+def write_results(sweep_dir: Path, sweep: Sweep, rows: list[dict], pictures_later: bool = False) -> list[Path]:
+    """results.csv and the sweep's plots: each metric against each axis, time against accuracy, loss curves
+    (`pictures_later`: see run_sweep)."""
     from redes.runs import plots
     from redes.runs.run import read_history
 
@@ -246,7 +251,9 @@ def write_results(sweep_dir: Path, sweep: Sweep, rows: list[dict]) -> list[Path]
         return []
     groups = summarize(done, list(sweep.axes))
     histories = {row["point"]: read_history(sweep_dir / row["point"]) for row in done}
-    return plots.sweep_plots(groups, list(sweep.axes), histories, sweep_dir / "plots")
+    orders = plots.sweep_pictures(groups, list(sweep.axes), histories, sweep_dir / "plots")
+    (sweep_dir / "plots").mkdir(exist_ok=True)
+    return plots.draw_later(orders, sweep_dir) if pictures_later else plots.draw(orders)
 
 
 def summarize(rows: list[dict], axes: list[str]) -> list[dict]:
