@@ -343,8 +343,8 @@ def estimator(runner: Runner, args, report: Report) -> None:
         # with redes' fit in place of scikit-learn's, plus importing torch.
         floor = median(sklearn) - median(sklearn, "fit") + median(redes, "fit") + median(samples[
             "python -c 'import torch'"])
-        report.note(f"{name}: whole, the floor of that ratio (importing torch)", floor / median(sklearn))
-        report.note(f"{name}: whole, redes / that floor", median(redes) / floor)
+        report.note(f"{name}: whole, its floor (torch import)", floor / median(sklearn))
+        report.note(f"{name}: whole, redes / its floor", median(redes) / floor)
         report.add(f"{name}: fit, scikit-learn / redes", median(sklearn, "fit") / median(redes, "fit"), 1.5,
                    at_least=True)
 

@@ -68,8 +68,8 @@ def test_a_writer_waits_for_the_process_drawing_a_finished_runs_pictures(tmp_pat
     holder.wait()
 
 
-def test_pictures_that_cannot_be_drawn_are_named_in_the_run(tmp_path):
-    from redes.runs.plots import draw_later
+def test_pictures_that_cannot_be_drawn_are_named_in_the_run_until_they_are(tmp_path):
+    from redes.runs.plots import draw, draw_later
 
     run = tmp_path / "run"
     (run / "plots").mkdir(parents=True)
@@ -80,6 +80,9 @@ def test_pictures_that_cannot_be_drawn_are_named_in_the_run(tmp_path):
         pass
     assert "FileNotFoundError" in (run / "plots/not_drawn.txt").read_text()
     assert f"`redes plot {run}` draws the pictures again" in (run / "plots/not_drawn.txt").read_text()
+    draw([("learning_curves", {"history": [{"epoch": 1, "train_loss": 1.0}], "path": run / "plots/curves.png"})],
+         run)
+    assert not (run / "plots/not_drawn.txt").exists()
 
 
 def test_two_concurrent_resumes_one_fails_with_the_lock_message(cli, tmp_path, reference):

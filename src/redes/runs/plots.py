@@ -234,9 +234,14 @@ PICTURES = {"learning_curves": learning_curves, "confusion_matrix": confusion_ma
             "time_against_quality": time_against_quality, "sweep_curves": sweep_curves}  # what `draw` draws, by name
 
 
-def draw(orders: Orders) -> list[Path]:
-    """Draw each picture now; the paths written."""
-    return [PICTURES[name](**arguments) for name, arguments in orders]
+def draw(orders: Orders, directory: Path) -> list[Path]:
+    """Draw each picture now, into `directory` (a run's or a sweep's), whose note of pictures that could not be
+    drawn before is then removed; the paths written."""
+    from redes.runs.layout import RunFiles
+
+    written = [PICTURES[name](**arguments) for name, arguments in orders]
+    RunFiles(directory).pictures_not_drawn.unlink(missing_ok=True)
+    return written
 
 
 def draw_later(orders: Orders, run_dir: Path) -> list[Path]:
@@ -248,7 +253,7 @@ def draw_later(orders: Orders, run_dir: Path) -> list[Path]:
 
     lock = held_lock(run_dir)
     if lock is None:
-        return draw(orders)
+        return draw(orders, run_dir)
     package_root = str(Path(__file__).resolve().parents[2])  # where this redes is imported from
     path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
     process = subprocess.Popen([sys.executable, "-m", "redes.runs.plots", str(run_dir)], stdin=subprocess.PIPE,
@@ -266,7 +271,7 @@ def _draw_handed_down(run_dir: Path) -> None:
 
     orders = pickle.load(sys.stdin.buffer)  # written by draw_later in the process that trained the run
     try:
-        draw(orders)
+        draw(orders, run_dir)
     except Exception as exc:  # noqa: BLE001 - anything matplotlib raises; the run itself is complete
         RunFiles(run_dir).pictures_not_drawn.write_text(
             f"{type(exc).__name__}: {exc}\n`redes plot {run_dir}` draws the pictures again\n")

@@ -273,7 +273,7 @@ def write_plots(run: Run, split: Optional[str] = None, evaluation: Optional[Eval
         points, line = _fit_line(run)
         orders.append(("regression_fit", {"points": points, "line": line, "path": files.picture("fit")}))
     files.plots.mkdir(exist_ok=True)
-    return plots.draw_later(orders, run.path) if later else plots.draw(orders)
+    return plots.draw_later(orders, run.path) if later else plots.draw(orders, run.path)
 
 
 def _raw(run: Run, x: torch.Tensor) -> np.ndarray:
