@@ -25,6 +25,8 @@ Targets (`--only` takes these names):
                  times its own fit) scikit-learn / redes >= 1.5x, for
                    adam  hidden (100,), Adam lr 1e-3, batch 200, 100 epochs
                    sgd   hidden (128, 64), SGD lr 0.05 Nesterov momentum 0.9, batch 32, 30 epochs
+                 (with the floor of the whole-process ratio: scikit-learn's script with redes' fit in its place,
+                 plus importing torch); and on W4, redes.MLPClassifier's fit / the bare script's loop <= 1.0x
   config_error   `redes train --set model.hiden=[3]` and `redes train --set train.epochs=-1`, each answered
                  in <= 1.5x the time of `redes --help`
   sweep          `redes sweep` of 4 one-epoch digits points: (sweep wall - `import torch` wall - the points'
@@ -213,18 +215,21 @@ def random_npz(path: Path, rows: int, test_rows: int, features: int = 3072, clas
 
 
 BARE_PYTORCH = '''\
-"""Train an MLP on an .npz (x, y, x_test, y_test) with a hand-written loop; print the test accuracy."""
+"""Train an MLP on an .npz (x, y, x_test, y_test) with a hand-written loop; print its seconds and test accuracy."""
 import json
 import sys
+import time
 
 import numpy as np
 import torch
+import torch._dynamo  # noqa: F401 - imported by torch.optim at its first use; here, outside the timed fit
 from torch import nn
 
 spec = json.loads(sys.argv[2])
 data = np.load(sys.argv[1])
 x, y = torch.from_numpy(data["x"]).float(), torch.from_numpy(data["y"]).long()
 x_test, y_test = torch.from_numpy(data["x_test"]).float(), torch.from_numpy(data["y_test"]).long()
+began = time.perf_counter()  # "fit": from the data in memory to a trained model, as an estimator's fit
 torch.manual_seed(0)
 layers, width = [], x.shape[1]
 for hidden in spec["hidden"]:
@@ -244,25 +249,33 @@ for epoch in range(spec["epochs"]):
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+seconds = time.perf_counter() - began
 with torch.no_grad():
     accuracy = (model(x_test).argmax(dim=1) == y_test).float().mean().item()
-print(json.dumps({"accuracy": accuracy}))
+print(json.dumps({"fit": seconds, "accuracy": accuracy}))
 '''
 
 ESTIMATOR_SCRIPT = '''\
-"""Fit an MLPClassifier on digits; print its fit seconds and test accuracy."""
+"""Fit an MLPClassifier on digits, or on an .npz's x, y, x_test and y_test; print its fit seconds and test
+accuracy."""
 import json
 import sys
 import time
 import warnings
 
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
+import numpy as np
 
 from {module} import MLPClassifier
 
-x, y = load_digits(return_X_y=True)
-x_train, x_test, y_train, y_test = train_test_split(x / 16, y, test_size=0.25, stratify=y, random_state=0)
+if len(sys.argv) > 2:
+    data = np.load(sys.argv[2])
+    x_train, y_train, x_test, y_test = data["x"], data["y"], data["x_test"], data["y_test"]
+else:
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    x, y = load_digits(return_X_y=True)
+    x_train, x_test, y_train, y_test = train_test_split(x / 16, y, test_size=0.25, stratify=y, random_state=0)
 warnings.simplefilter("ignore")  # "maximum iterations reached": the epochs are fixed on purpose
 start = time.perf_counter()
 model = MLPClassifier(**json.loads(sys.argv[1]), random_state=0).fit(x_train, y_train)
@@ -295,19 +308,30 @@ WORKLOADS = {  # name: (data, hidden, optimizer, lr, momentum, batch, epochs)
 }
 
 
+def _w4_data(runner: Runner, args) -> tuple[Path, int]:
+    """W4's .npz (written once) and its training rows."""
+    rows, path = 5_000 if args.quick else 50_000, runner.workdir / "random.npz"
+    return (path if path.is_file() else random_npz(path, rows, rows // 10)), rows
+
+
+def _bare_spec(name: str) -> str:
+    """The bare script's argument for a workload."""
+    _, hidden, optimizer, lr, momentum, batch, epochs = WORKLOADS[name]
+    return json.dumps({"hidden": hidden, "optimizer": optimizer, "lr": lr, "momentum": momentum, "batch": batch,
+                       "epochs": epochs})
+
+
 def train_file(runner: Runner, args, report: Report) -> None:
     bare = write_script(runner.workdir / "bare_pytorch.py", BARE_PYTORCH)
     digits = digits_npz(runner.workdir / "digits.npz")
-    rows = 5_000 if args.quick else 50_000
     for name, (data, hidden, optimizer, lr, momentum, batch, epochs) in WORKLOADS.items():
-        path = digits if data == "digits" else random_npz(runner.workdir / "random.npz", rows, rows // 10)
+        path, rows = (digits, 0) if data == "digits" else _w4_data(runner, args)
         settings = {"data.name": "file", "data.path": path, "data.val_fraction": 0, "data.scale": "none",
                     "model.hidden": json.dumps(hidden), "optimizer.name": optimizer, "optimizer.lr": lr,
                     "train.batch_size": batch, "train.epochs": epochs}
         if momentum:
             settings["optimizer.momentum"] = momentum
-        spec = json.dumps({"hidden": hidden, "optimizer": optimizer, "lr": lr, "momentum": momentum,
-                           "batch": batch, "epochs": epochs})
+        spec = _bare_spec(name)
         samples = timed_rounds({"redes train (data.name=file)": lambda: runner.redes_train(settings),
                                 "bare PyTorch script": lambda: runner.printed([*bare, str(path), spec])}, args.repeats)
         size = f"{rows:,} rows" if data == "random" else "digits"
@@ -347,6 +371,25 @@ def estimator(runner: Runner, args, report: Report) -> None:
         report.note(f"{name}: whole, redes / its floor", median(redes) / floor)
         report.add(f"{name}: fit, scikit-learn / redes", median(sklearn, "fit") / median(redes, "fit"), 1.5,
                    at_least=True)
+    _estimator_on_w4(runner, args, report, scripts["redes"])
+
+
+def _estimator_on_w4(runner: Runner, args, report: Report, script: list[str]) -> None:
+    """redes.MLPClassifier's fit on W4 against the bare loop's (each timed inside its script)."""
+    bare = write_script(runner.workdir / "bare_pytorch.py", BARE_PYTORCH)
+    path, rows = _w4_data(runner, args)
+    _, hidden, _, lr, momentum, batch, epochs = WORKLOADS["W4"]
+    params = json.dumps({"hidden_layer_sizes": hidden, "solver": "sgd", "learning_rate_init": lr,
+                         "momentum": momentum, "nesterovs_momentum": False, "batch_size": batch, "max_iter": epochs,
+                         "tol": 0.0, "n_iter_no_change": epochs + 1, "early_stopping": False,
+                         "alpha": 0.0})  # the bare loop has no L2 penalty
+    samples = timed_rounds({"redes MLPClassifier": lambda: runner.printed([*script, params, str(path)]),
+                            "bare PyTorch script": lambda: runner.printed([*bare, str(path), _bare_spec("W4")])},
+                           args.repeats)
+    table(f"estimator W4: {rows:,} rows, hidden {hidden}, sgd lr {lr} momentum {momentum}, batch {batch}, "
+          f"{epochs} epoch", samples, {"wall": "wall s", "fit": "fit s", "accuracy": "test accuracy"})
+    report.add("W4: fit, redes MLPClassifier / bare", median(samples["redes MLPClassifier"], "fit")
+               / median(samples["bare PyTorch script"], "fit"), 1.0)
 
 
 CONFIG_ERRORS = ("model.hiden=[3]", "train.epochs=-1")

@@ -214,9 +214,10 @@ class _BaseMLP(BaseEstimator):
         return resolve_device(self.device, self.backend)
 
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
-        """Inputs (and mse targets) in the model's dtype, class indices as int64, on the model's device."""
+        """Inputs (and mse targets) in the model's dtype, class indices as int64, on the model's device: the
+        array itself where it already is that (nothing writes into the inputs), else a copy."""
         dtype = torch.int64 if array.dtype.kind in "iu" else getattr(torch, self.dtype)
-        return torch.tensor(np.asarray(array), dtype=dtype, device=self._device())
+        return torch.as_tensor(np.asarray(array), dtype=dtype, device=self._device())
 
     def _forward(self, x: torch.Tensor) -> np.ndarray:
         """model_'s raw outputs in eval mode (no dropout, batch-norm running statistics), as float64."""
