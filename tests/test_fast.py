@@ -224,10 +224,10 @@ class _Bar:
 
 def _bar_through_an_epoch(monkeypatch, loss_at, terminal: bool = True, mininterval: float = 0.0) -> _Bar:
     """A ProgressBar (4 updates) through an epoch of 40 steps, step s handing it `loss_at(s)`: the bar it drew."""
-    import tqdm.auto
+    import redes.progress
 
     bars = []
-    monkeypatch.setattr(tqdm.auto, "tqdm",
+    monkeypatch.setattr(redes.progress, "progress_bar",
                         lambda **options: bars.append(_Bar(not terminal, mininterval)) or bars[-1])
     state, bar = SimpleNamespace(epoch=1, epochs=1, steps=40), ProgressBar(io.StringIO(), updates=4)
     bar.on_epoch_begin(state)

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from redes.config import DataConfig
 from redes.data.raw import RawData
 from redes.errors import RedesError
+from redes.progress import progress_bar
 
 PIXELS = 3 * 32 * 32
 N_CLASSES = 10
@@ -162,8 +162,9 @@ def _download(root: Path, archive: Archive) -> Path:
     try:
         with tmp, urllib.request.urlopen(archive.url, timeout=60) as response:
             size = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=size, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr,
-                      desc=archive.filename) as bar:
+            with progress_bar(total=size, unit="B", unit_scale=True, unit_divisor=1024, desc=archive.filename) as bar:
+                if bar.disable:  # no bar where it goes: one line instead
+                    print(f"downloading {archive.url} to {root}", file=sys.stderr, flush=True)
                 for chunk in iter(lambda: response.read(1 << 20), b""):
                     tmp.write(chunk)
                     digest.update(chunk)

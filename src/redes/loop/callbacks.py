@@ -25,8 +25,8 @@ class Callback:
 
 
 class ProgressBar(Callback):
-    """A tqdm bar per epoch (stderr, hidden when not a terminal) with the running loss, then one line
-    per epoch with its metrics on `file`.
+    """A tqdm bar per epoch (stderr, at a terminal or in a notebook: redes/progress.py) with the running loss,
+    then one line per epoch with its metrics on `file`.
 
     The running loss is read from the device at most `updates` times per epoch and once per redraw of the
     bar (tqdm's `mininterval`, 0.1 s), only while the bar is drawn (a terminal), and on CUDA without waiting
@@ -38,17 +38,17 @@ class ProgressBar(Callback):
         self.updates = updates
 
     def on_epoch_begin(self, state: "FitState") -> None:
-        from tqdm.auto import tqdm
+        from redes.progress import progress_bar
 
-        self.bar = tqdm(total=state.steps, desc=f"epoch {state.epoch}/{state.epochs}", leave=False,
-                        unit="step", dynamic_ncols=True, disable=None)
+        self.bar = progress_bar(total=state.steps, desc=f"epoch {state.epoch}/{state.epochs}", leave=False,
+                                unit="step", dynamic_ncols=True)
         self.every = max(1, state.steps // self.updates)
         self.running: list[torch.Tensor] = []
         self.loss = LatestValue()
         self.next_read = 0.0  # time.monotonic() from which the bar may be drawn again
 
     def on_batch_end(self, state: "FitState", loss: torch.Tensor) -> None:  # or a 0-d NumPy array
-        if self.bar.disable:  # not a terminal: nothing is drawn, so nothing is read
+        if self.bar.disable:  # nowhere to draw it: nothing is read
             return
         self.running.append(loss)  # no kernel on most steps: the mean is taken only when the bar is drawn
         now = time.monotonic()

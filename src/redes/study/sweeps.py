@@ -162,9 +162,9 @@ def _finished(run_dir: Path) -> bool:
 
 def _run_points(points: list[Point], sweep_dir: Path, workers: int, total: int, stream: Optional[IO[str]]) -> None:
     """Run each point in this process, or in `workers` processes sharing the cores between them."""
-    from tqdm.auto import tqdm
+    from redes.progress import progress_bar
 
-    bar = tqdm(total=total, initial=total - len(points), desc="sweep", unit="run", file=stream, disable=None)
+    bar = progress_bar(stream, total=total, initial=total - len(points), desc="sweep", unit="run")
     jobs = [(point.config.to_dict(), str(sweep_dir / point.name)) for point in points]
 
     finished = [total - len(points)]
