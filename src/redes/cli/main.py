@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import os
 import sys
@@ -121,10 +122,14 @@ def _check(args) -> int:
     from redes.config import load_config
 
     cfg = load_config(args.config, args.overrides)
-    from redes.study.compare import check_engines, fit_linear_every_way, format_linear
+    from redes.study.compare import LINEAR_HEADER, check_engines, fit_linear_every_way, format_linear
 
     if args.what == "linear":
-        print(format_linear(fit_linear_every_way(cfg)))
+        rows = fit_linear_every_way(cfg)
+        first = next(rows)  # a config that cannot be fitted is refused before anything is printed
+        print(LINEAR_HEADER)
+        for row in itertools.chain([first], rows):  # a line as each fit is done
+            print(format_linear(row), flush=True)
         return 0
     comparison = check_engines(cfg, steps=args.steps, tolerance=args.tolerance)
     print(json.dumps(comparison.to_dict()) if args.json else comparison.table())

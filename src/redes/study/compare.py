@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Iterator
 
 import numpy as np
 
@@ -98,10 +99,9 @@ def _numpy_possible(cfg: Config) -> bool:
     return cfg.train.device in ("auto", "cpu")
 
 
-def fit_linear_every_way(cfg: Config) -> list[tuple[str, float, float, float]]:
+def fit_linear_every_way(cfg: Config) -> Iterator[tuple[str, float, float, float]]:
     """(name, a, b, train mse) of the configured line y = a + b x fitted by each engine and backend, then by
-    scikit-learn's LinearRegression and by the closed-form least squares (notebook 003)."""
-    rows = []
+    scikit-learn's LinearRegression and by the closed-form least squares (notebook 003), each as it is done."""
     for engine, backend in ENGINES:
         setup = prepare(with_engine(cfg, engine, backend))
         if len(setup.model) != 1 or setup.model[0].in_features != 1 or classifies(setup.loss):
@@ -109,7 +109,7 @@ def fit_linear_every_way(cfg: Config) -> list[tuple[str, float, float, float]]:
                              "(see configs/notebook003.yaml)")
         history = setup.fit().history
         layer = setup.model[0]
-        rows.append((f"{engine}/{backend}", layer.bias.item(), layer.weight.item(), history[-1]["train_loss"]))
+        yield f"{engine}/{backend}", layer.bias.item(), layer.weight.item(), history[-1]["train_loss"]
     x = setup.splits.train.x.cpu().double().numpy()
     y = setup.splits.train.y.cpu().double().numpy().ravel()
     from sklearn.linear_model import LinearRegression
@@ -118,12 +118,13 @@ def fit_linear_every_way(cfg: Config) -> list[tuple[str, float, float, float]]:
     design = np.column_stack([np.ones(len(x)), x[:, 0]])
     a, b = np.linalg.solve(design.T @ design, design.T @ y)  # the normal equations
     for name, a_, b_ in (("sklearn LinearRegression", fitted.intercept_, fitted.coef_[0]), ("closed form", a, b)):
-        rows.append((name, float(a_), float(b_), float(np.mean((design @ [a_, b_] - y) ** 2))))
-    return rows
+        yield name, float(a_), float(b_), float(np.mean((design @ [a_, b_] - y) ** 2))
 
 
-def format_linear(rows: list[tuple[str, float, float, float]]) -> str:
-    """The fits side by side."""
-    lines = [f"{'fit':<26}{'a (intercept)':>16}{'b (slope)':>16}{'train mse':>14}"]
-    lines += [f"{name:<26}{a:>16.6f}{b:>16.6f}{mse:>14.6f}" for name, a, b, mse in rows]
-    return "\n".join(lines)
+LINEAR_HEADER = f"{'fit':<26}{'a (intercept)':>16}{'b (slope)':>16}{'train mse':>14}"
+
+
+def format_linear(row: tuple[str, float, float, float]) -> str:
+    """One fit's line under LINEAR_HEADER."""
+    name, a, b, mse = row
+    return f"{name:<26}{a:>16.6f}{b:>16.6f}{mse:>14.6f}"
