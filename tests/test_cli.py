@@ -104,10 +104,19 @@ def test_cifar10_archive_end_to_end(cli, tmp_path, monkeypatch):
     (["train", "--set", "train.epochs=many"], ["train.epochs", "expected int"]),
     (["train", "--set", "data.name=file", "--set", "data.path=nothing.csv"], ["data file", "nothing.csv not found"]),
     (["eval", "no_such_run"], ["run directory no_such_run does not exist"]),
-    (["train", "--bogus"], ["unrecognized arguments: --bogus"]),
+    (["train", "--bogus"], ["unrecognized argument --bogus", "see 'redes train --help'"]),
+    (["trian"], ["no command 'trian' (did you mean 'train'?)"]),
+    (["eval", "run", "--splt", "val"], ["unrecognized argument --splt (did you mean '--split'?)"]),
 ])
 def test_bad_input_gives_one_line_and_status_2(cli, args, fragments):
     assert_one_line_error(cli(*args), *fragments)
+
+
+def test_the_version_is_the_installed_packages(cli):
+    from importlib.metadata import version
+
+    result = cli("--version")
+    assert result.status == 0 and result.out == f"redes {version('redes')}\n"
 
 
 def test_bad_files_are_named(cli, tmp_path):

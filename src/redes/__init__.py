@@ -3,10 +3,15 @@
 Importing redes is cheap: torch and the rest load when a function needs them.
 """
 
+from importlib.metadata import PackageNotFoundError, version
+
 from redes.errors import RedesError
 from redes.lazy import lazy_names
 
-__version__ = "0.1.0"
+try:
+    __version__ = version("redes")  # pyproject.toml's, the one place it is written
+except PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "unknown"
 __all__ = ["Config", "MLPClassifier", "MLPRegressor", "RedesError", "Run", "build_model", "evaluate", "fit",
            "load_config", "load_data", "load_run", "preflight", "resume", "train", "__version__"]
 

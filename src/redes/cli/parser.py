@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+
+from redes.errors import did_you_mean
 
 EXAMPLES = """examples:
   redes train                                   an MLP on scikit-learn's digits, then its report
@@ -25,11 +28,28 @@ EXAMPLES = """examples:
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with the project's one-line error: `redes: error: ...` and exit status 2."""
+    """argparse with the project's one-line error, `redes: error: ...` and exit status 2, which suggests the
+    nearest command or option for a mistyped one."""
+
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            command = self._commands().get(getattr(parsed, "command", None), self)
+            unknown = next((extra for extra in extras if extra.startswith("-")), extras[0])
+            command.error(f"unrecognized argument {unknown}" + did_you_mean(unknown, command._option_string_actions))
+        return parsed
 
     def error(self, message: str):  # type: ignore[override]
+        invalid = re.match(r"argument COMMAND: invalid choice: '(.*?)'", message)
+        if invalid:
+            message = f"no command {invalid[1]!r}{did_you_mean(invalid[1], self._commands())}"
         sys.stderr.write(f"redes: error: {message} (see '{self.prog} --help')\n")
         raise SystemExit(2)
+
+    def _commands(self) -> dict[str, argparse.ArgumentParser]:
+        """This parser's subcommands by name (none for a subcommand's own parser)."""
+        actions = [a for a in self._actions if isinstance(a, argparse._SubParsersAction)]
+        return dict(actions[0].choices) if actions else {}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = _Parser(prog="redes", description="Build, train, study and compare feed-forward neural networks "
                      "with PyTorch.", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from redes import __version__
+
+    parser.add_argument("--version", action="version", version=f"redes {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
 
