@@ -7,7 +7,7 @@
 # (benchmarks/notebook001.py --device cuda), where a graphed step's time goes
 # (benchmarks/investigations/gpu_step_parts.py), train.compile against eager under the graphs
 # (benchmarks/torch_compile.py), `redes bench --json` (its CPU/GPU rows by batch size), the
-# CPU-against-GPU sweep (configs/experiments/cpu_gpu.yaml), then the whole test suite, where
+# CPU-against-GPU sweep (cpu_gpu), then the whole test suite, where
 # train.device=auto means CUDA. Each step's output goes to OUT_DIR/<step>.log (9 files in all) and
 # the end of it to the terminal; a failing step does not stop the next. PYTHON picks the interpreter
 # (default python3; the package's dependencies must be importable, redes itself is taken from src/);
@@ -37,7 +37,7 @@ TAIL=45 step step_parts 150 "$py" benchmarks/investigations/gpu_step_parts.py
 step compile 150 "$py" benchmarks/torch_compile.py --device cuda --images 50000
 TAIL=3 step bench 240 "$py" -m redes bench --json
 sweep=$(mktemp -d)
-TAIL=14 step sweep 240 "$py" -m redes sweep configs/experiments/cpu_gpu.yaml --out "$sweep/cpu_gpu"
+TAIL=14 step sweep 240 "$py" -m redes sweep cpu_gpu --out "$sweep/cpu_gpu"
 tar czf "$out/cpu_gpu_sweep.tgz" -C "$sweep/cpu_gpu" results.csv plots 2>/dev/null
 TAIL=25 step suite "${SUITE_SECONDS:-240}" "$py" -m pytest -q -p no:cacheprovider --maxfail=20 \
     ${PYTEST_WORKERS:+-n "$PYTEST_WORKERS"}

@@ -1,6 +1,6 @@
 """Seconds per epoch of notebook 000's hand-written loop and of each redes engine, as ratios, in one process.
 
-The notebook-000 preset (configs/notebook000.yaml: bernoulli 5000x300, hidden [300, 400] tanh/sigmoid,
+The notebook-000 preset (notebook000: bernoulli 5000x300, hidden [300, 400] tanh/sigmoid,
 init_scale 0.8, bce, sgd lr 0.06, sampler replacement) at batch sizes 2, 32, 256 and 1000, trained by
   - the baseline: benchmarks/notebook000_baseline.py (the notebook's loop, per-sample batch picker);
   - redes.train with train.engine = module, autograd, manual (backend torch), manual (backend numpy).

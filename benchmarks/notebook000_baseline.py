@@ -25,7 +25,7 @@ Changed from the notebook, only where Python 3 / current torch / no GPU force it
     final accuracy/loss exist; `seed` seeds torch (the notebook's 1547) and NumPy's global RNG
     (the notebook left NumPy unseeded).
 
-`preset` gives the same network as a redes config (configs/notebook000.yaml), for the scripts that time
+`preset` gives the same network as a redes config (notebook000), for the scripts that time
 redes against this loop (benchmarks/notebook000.py, benchmarks/investigations/profile_step.py).
 
 Run the notebook's last cell (b=32, d1=300, d2=400, lr=0.06, init_v=0.8, 30 epochs) on the CPU:
@@ -37,13 +37,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
 T_TYPE = torch.float32  # the notebook's torch.FloatTensor (CPU); no GPU here
-PRESET = Path(__file__).resolve().parents[1] / "configs" / "notebook000.yaml"
+PRESET = "notebook000"  # redes' preset of the notebook
 
 
 # Funciones de activación:

@@ -1,5 +1,3 @@
-from pathlib import Path
-
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
@@ -11,7 +9,6 @@ from redes.errors import RedesError
 from redes.nn.activations import HAND_WRITTEN
 from redes.runs.setup import prepare, with_engine
 
-CONFIGS = Path(__file__).parent.parent / "configs"
 # hardsigmoid is left out: torch's float64 hardsigmoid backward multiplies by float32(1/6), off by 3e-8
 # relative (test_torch_hardsigmoid_gradient_is_single_precision), which Adam can amplify past 1e-10.
 MANUAL_ACTIVATIONS = [name for name in HAND_WRITTEN if name != "hardsigmoid"]
@@ -78,7 +75,7 @@ def test_a_wrong_gradient_is_caught(monkeypatch):
 
 
 def test_recomputing_backward_gives_the_reusing_backward_numbers():
-    cfg = load_config(CONFIGS / "notebook000.yaml", ["data.n_samples=200", "train.dtype=float64"])
+    cfg = load_config("notebook000", ["data.n_samples=200", "train.dtype=float64"])
     reusing, recomputing = prepare(cfg), prepare(with_engine(cfg, "manual", "torch", backward="recompute"))
     assert run_steps(reusing, 10) == pytest.approx(run_steps(recomputing, 10), rel=1e-12)
     for p, q in zip(reusing.model.parameters(), recomputing.model.parameters()):
@@ -112,7 +109,7 @@ def test_the_autograd_engine_zeroes_gradients_before_each_backward(monkeypatch):
 
 
 def test_linear_preset_matches_sklearn_with_every_engine():
-    rows = {name: (a, b) for name, a, b, _ in fit_linear_every_way(load_config(CONFIGS / "notebook003.yaml"))}
+    rows = {name: (a, b) for name, a, b, _ in fit_linear_every_way(load_config("notebook003"))}
     a_ref, b_ref = rows["sklearn LinearRegression"]
     assert rows["closed form"] == pytest.approx((a_ref, b_ref), abs=1e-9)
     for name in ("module/torch", "autograd/torch", "manual/torch", "manual/numpy"):
@@ -131,7 +128,7 @@ def test_engine_options_are_validated():
 def test_notebook000_preset_trains_by_hand(tmp_path):
     import redes
 
-    run = redes.train(load_config(CONFIGS / "notebook000.yaml", ["data.n_samples=600", "train.epochs=3"]),
+    run = redes.train(load_config("notebook000", ["data.n_samples=600", "train.epochs=3"]),
                       out=tmp_path / "nb0", verbose=False)
     assert run.config.train.engine == "manual" and run.model[1].__class__.__name__ == "Tanh"
     assert run.history[-1]["train_accuracy"] > run.history[0]["train_accuracy"]  # it memorises

@@ -1,4 +1,4 @@
-"""The experiment presets of configs/experiments: each one runs, and docs/experiments.md shows it."""
+"""The sweep presets (notebook 000's experiments): each one runs, and docs/experiments.md shows it."""
 
 import csv
 import re
@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from redes.config import presets
 from redes.study.sweeps import load_sweep, run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
-PRESETS = sorted((ROOT / "configs" / "experiments").glob("*.yaml"))
+PRESETS = sorted((presets.FOLDER / "sweep").glob("*.yaml"))
 DOCS = (ROOT / "docs" / "experiments.md").read_text()
 
 
@@ -21,7 +22,7 @@ def test_there_is_a_preset_for_every_experiment_of_notebook_000():
 
 @pytest.mark.parametrize("preset", PRESETS, ids=lambda p: p.stem)
 def test_the_docs_give_the_command_and_the_picture_of_each_preset(preset):
-    assert f"redes sweep configs/experiments/{preset.name}" in DOCS
+    assert f"redes sweep {preset.stem}" in DOCS
     pictures = re.findall(rf"!\[[^\]]*\]\((experiments/{preset.stem}[^)]*\.png)\)", DOCS)
     assert pictures and all((ROOT / "docs" / picture).is_file() for picture in pictures)
 
@@ -30,7 +31,7 @@ def test_the_docs_give_the_command_and_the_picture_of_each_preset(preset):
 def test_each_preset_runs_end_to_end_on_a_small_copy(preset, tmp_path):
     """The preset's own base and axes, on 300 samples for one epoch and one seed."""
     spec = yaml.safe_load(preset.read_text())
-    spec["base"] = str((preset.parent / spec["base"]).resolve())
+    spec["base"] = str(presets.find(spec["base"], "config"))
     spec["set"] = {**spec.get("set", {}), "data.n_samples": 300, "train.epochs": 1}
     spec["seeds"] = [0]
     small = tmp_path / preset.name

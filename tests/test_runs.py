@@ -1,6 +1,5 @@
 import csv
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +12,6 @@ import redes
 from redes.errors import RedesError
 from tests.conftest import fast_config
 
-CONFIGS = Path(__file__).parent.parent / "configs"
 
 
 def test_default_config_reaches_the_target_accuracy(tmp_path):
@@ -97,7 +95,7 @@ def test_training_leaves_the_global_rng_alone(tmp_path):
 
 
 def test_linear_preset_matches_sklearn_linear_regression(tmp_path):
-    run = redes.train(CONFIGS / "notebook003.yaml", out=tmp_path / "lin", verbose=False)
+    run = redes.train("notebook003", out=tmp_path / "lin", verbose=False)
     train = run.data.train
     oracle = LinearRegression().fit(train.x.numpy(), train.y.numpy())
     assert run.model[0].bias.item() == pytest.approx(oracle.intercept_[0], abs=1e-3)

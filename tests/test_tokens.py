@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -84,7 +83,7 @@ def test_embedding_needs_the_module_engine_and_valid_ids(cli):
 
 
 def test_notebook004_preset_is_a_valid_token_config():
-    cfg = load_config(Path(__file__).parents[1] / "configs" / "notebook004.yaml")
+    cfg = load_config("notebook004")
     assert cfg.data.name == "tokens" and cfg.model.embedding.vocab == cfg.data.vocab
 
 

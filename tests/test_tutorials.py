@@ -2,7 +2,7 @@
 
 In each docs/tutorial-*.md, every fenced ```python block runs in one namespace, in order (like a
 notebook's cells), and every `redes ...` line of a ```bash block runs through the CLI, in the same
-temporary folder (with a copy of configs/). A bash block must exit 0, or the status its info string
+temporary folder. A bash block must exit 0, or the status its info string
 names (```bash exit=2); blocks marked `no-run` (CIFAR-10 downloads, Graphviz pictures) and any other
 language (```text: printed output) are only shown.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import shlex
-import shutil
 from pathlib import Path
 
 import pytest
@@ -48,7 +47,6 @@ def test_the_harness_reads_blocks_and_commands():
 
 @pytest.mark.parametrize("path", TUTORIALS, ids=lambda p: p.stem)
 def test_tutorial_runs(path, cli, tmp_path):
-    shutil.copytree(ROOT / "configs", tmp_path / "configs")
     namespace: dict = {"__name__": path.stem}
     ran = 0
     for number, (language, info, code) in enumerate(blocks(path.read_text()), 1):

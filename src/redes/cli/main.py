@@ -22,7 +22,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         return {"train": _train, "resume": _resume, "eval": _eval, "predict": _predict, "check": _check,
                 "plot": _plot, "graph": _graph, "compare": _compare, "sweep": _sweep, "search": _search,
-                "gradcheck": _gradcheck, "explain": _explain, "bench": _bench, "datasets": _datasets,
+                "gradcheck": _gradcheck, "explain": _explain, "bench": _bench, "presets": _presets, "datasets": _datasets,
                 "config": _config}[args.command](args)
     except RedesError as exc:
         print(f"redes: error: {'; '.join(str(exc).split(chr(10)))}", file=sys.stderr)  # always one line
@@ -262,6 +262,17 @@ def _bench(args) -> int:
     result = run_bench(Sizes.quick() if args.quick else Sizes(), stream=sys.stderr)
     ratios = {name: ratio for name, ratio, _ in ratio_rows(result)}
     print(json.dumps(result | {"ratios": ratios}) if args.json else format_table(result))
+    return 0
+
+
+def _presets(args) -> int:
+    from redes.config import presets
+
+    for kind, commands in presets.KINDS.items():
+        print(f"{kind} presets ({commands}):")
+        width = max(map(len, presets.names(kind)))
+        for name in presets.names(kind):
+            print(f"  {name:<{width}}  {presets.summary(kind, name)}")
     return 0
 
 

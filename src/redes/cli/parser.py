@@ -10,20 +10,21 @@ from redes.errors import did_you_mean
 
 EXAMPLES = """examples:
   redes train                                   an MLP on scikit-learn's digits, then its report
-  redes train configs/notebook001.yaml --set train.epochs=5 --set model.hidden=[256,128]
+  redes train notebook001 --set train.epochs=5 --set model.hidden=[256,128]   a preset, by name
   redes train --set data.name=file --set data.path=mydata.csv --json
   redes resume runs/digits-001                  continue a run stopped by Ctrl-C or kill -9
   redes eval runs/digits-001 --split val
   redes predict runs/digits-001 new_inputs.csv --out predictions.csv
   redes check engines --steps 50                module, autograd and manual engines agree to 1e-10
-  redes check linear configs/notebook003.yaml   notebook 003's line fitted every way, beside scikit-learn
-  redes explain configs/notebook000.yaml        the equations of notebook 000's network, with shapes
-  redes graph configs/notebook003.yaml --out loss.svg   the autograd graph of the loss (.dot needs no Graphviz)
+  redes check linear notebook003                notebook 003's line fitted every way, beside scikit-learn
+  redes explain notebook000                     the equations of notebook 000's network, with shapes
+  redes graph notebook003 --out loss.svg        the autograd graph of the loss (.dot needs no Graphviz)
   redes plot activations                        every activation and its derivative, in one PNG
-  redes sweep configs/experiments/batch_size.yaml   notebook 000's batch-size experiment: table and plots
-  redes search configs/search_digits.yaml       Optuna search; the best config in searches/.../best.yaml
+  redes sweep batch_size                        notebook 000's batch-size experiment: table and plots
+  redes search digits                           Optuna search; the best config in searches/.../best.yaml
   redes bench                                   speed on this machine, as ratios against the notebooks
   redes config --show                           every config key with its default and meaning
+  redes presets                                 the configs, sweeps and searches that come with redes
 """
 
 
@@ -145,13 +146,13 @@ def build_parser() -> argparse.ArgumentParser:
                     "each of seeds:) as an ordinary run directory inside the sweep directory, then write "
                     "results.csv (one row per run) and plots/ (each metric against each axis with the spread over "
                     "seeds, time against accuracy, loss curves). Run again, it finishes the missing points only.",
-        epilog="a sweep file:\n  base: ../notebook000.yaml        # a config file (relative to this file) or a "
-               "mapping\n  set: {train.epochs: 10}          # dotted keys changed in the base (optional)\n  axes:\n"
+        epilog="a sweep file:\n  base: notebook000                # a config preset, a config file (relative to "
+               "this file) or a mapping\n  set: {train.epochs: 10}          # dotted keys changed in the base (optional)\n  axes:\n"
                "    train.batch_size: [2, 8, 32, 128, 512, 1000]\n  seeds: [0, 1, 2]\n\n"
-               "presets (notebook 000's experiments): configs/experiments/*.yaml; see docs/experiments.md",
+               "presets (notebook 000's experiments): `redes presets`; see docs/experiments.md",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    sweep.add_argument("sweep_file", metavar="SWEEP.yaml")
-    sweep.add_argument("--out", metavar="DIR", help="sweep directory (default: sweeps/<name of SWEEP.yaml>); an "
+    sweep.add_argument("sweep_file", metavar="SWEEP", help="a sweep file, or a sweep preset's name")
+    sweep.add_argument("--out", metavar="DIR", help="sweep directory (default: sweeps/<the name of SWEEP>); an "
                        "existing one of the same sweep is completed")
     sweep.add_argument("--workers", type=int, default=1, metavar="N", help="points trained in parallel processes, "
                        "the cores shared between them (default 1; keep 1 when timing matters)")
@@ -164,16 +165,16 @@ def build_parser() -> argparse.ArgumentParser:
                     "DIR/trials; the study is kept in a database, so running again continues it and several "
                     "processes or machines can share one (--storage). Writes DIR/trials.csv and DIR/best.yaml, "
                     "ready for redes train.",
-        epilog="a search file:\n  base: ../digits.yaml            # a config file (relative to this file) or a "
-               "mapping\n  metric: val_accuracy             # or val_loss\n  sampler: tpe                     "
+        epilog="a search file:\n  base: digits                     # a config preset, a config file (relative to "
+               "this file) or a mapping\n  metric: val_accuracy             # or val_loss\n  sampler: tpe                     "
                "# tpe | random | grid\n  pruner: median                   # median | none\n  trials: 20\n  "
                "set: {train.epochs: 15}          # dotted keys changed in the base (optional)\n  "
                "params:\n    optimizer.lr: {low: 0.001, high: 0.3, log: true}\n    model.hidden: {choices: "
                "[[64], [128, 64]]}\n\nseveral workers on one study (see docs/experiments.md):\n  redes search "
                "s.yaml --storage postgresql://user@host/db --seed 1   # on each machine, its own seed",
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    search.add_argument("search_file", metavar="SEARCH.yaml")
-    search.add_argument("--out", metavar="DIR", help="search directory (default: searches/<name of SEARCH.yaml>)")
+    search.add_argument("search_file", metavar="SEARCH", help="a search file, or a search preset's name")
+    search.add_argument("--out", metavar="DIR", help="search directory (default: searches/<the name of SEARCH>)")
     search.add_argument("--storage", metavar="URL", help="Optuna database URL shared by workers, e.g. "
                         "postgresql://user:password@host:5432/db (default: sqlite file DIR/study.db)")
     search.add_argument("--trials", type=int, metavar="N", help="trials this process runs (default: the file's "
@@ -204,6 +205,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--quick", action="store_true", help="tiny sizes, one repeat: seconds, not figures")
     bench.add_argument("--json", action="store_true", help="print one JSON object (seconds and ratios)")
 
+    commands.add_parser("presets", help="list the configs, sweeps and searches that come with redes",
+                        description="List the presets inside the package, by kind, with what each is; a command "
+                                    "takes a preset's name where it takes a file.")
+
     commands.add_parser("datasets", help="list the data sources and where cifar10 is looked for",
                         description="List every data.name and where CIFAR-10 is looked for and downloaded to.")
 
@@ -217,7 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("config", metavar="CONFIG", nargs="?", help="YAML config file (default: built-in defaults)")
+    parser.add_argument("config", metavar="CONFIG", nargs="?", help="a YAML config file, or a config preset's name "
+                        "(`redes presets`; default: the built-in defaults)")
     parser.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="overrides",
                         help="override one config key, value parsed as YAML (repeatable), "
                              "e.g. --set train.epochs=10 --set model.hidden=[64,32]")

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from redes.config.schema import (  # noqa: F401 (the schema, re-exported: redes.config is where callers find it)
     ACTIVATIONS, Config, DataConfig, EmbeddingConfig, LogConfig, LossConfig, ModelConfig, OptimizerConfig,
     RegularizationConfig, TrainConfig)
+from redes.config.presets import find
 from redes.config.strict_yaml import read_yaml
 from redes.errors import RedesError, did_you_mean
 
@@ -63,9 +64,9 @@ def _plain(value: Any) -> Any:
 
 def load_config(path: Union[str, Path, None] = None, overrides: tuple[str, ...] | list[str] = (),
                 base: Optional[dict] = None, settings: Optional[dict[str, Any]] = None) -> Config:
-    """Read a YAML config (or start from `base`/defaults), apply `KEY=VALUE` overrides, then `settings`
-    (dotted key -> value, as sweeps and searches set them), and validate."""
-    raw = copy.deepcopy(base or {}) if path is None else _read_yaml(Path(path))
+    """Read a YAML config, a file or a preset's name (or start from `base`/defaults), apply `KEY=VALUE`
+    overrides, then `settings` (dotted key -> value, as sweeps and searches set them), and validate."""
+    raw = copy.deepcopy(base or {}) if path is None else _read_yaml(find(path, "config"))
     for item in overrides:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():

@@ -106,7 +106,7 @@ def fit_linear_every_way(cfg: Config) -> Iterator[tuple[str, float, float, float
         setup = prepare(with_engine(cfg, engine, backend))
         if len(setup.model) != 1 or setup.model[0].in_features != 1 or classifies(setup.loss):
             raise RedesError("check linear needs one input feature, model.hidden=[] and loss mse "
-                             "(see configs/notebook003.yaml)")
+                             "(see `redes config notebook003`)")
         history = setup.fit().history
         layer = setup.model[0]
         yield f"{engine}/{backend}", layer.bias.item(), layer.weight.item(), history[-1]["train_loss"]
