@@ -119,6 +119,22 @@ def test_the_version_is_the_installed_packages(cli):
     assert result.status == 0 and result.out == f"redes {version('redes')}\n"
 
 
+def test_bash_completes_commands_and_options_from_the_generated_script(tmp_path):
+    script = subprocess.run([sys.executable, "-m", "redes", "completion", "bash"], capture_output=True, text=True,
+                            check=True).stdout
+    (tmp_path / "redes.bash").write_text(script)
+
+    def completed(*words: str) -> list[str]:
+        line = " ".join(words)
+        probe = (f"source {tmp_path / 'redes.bash'}; COMP_WORDS=({line}); COMP_CWORD={len(words) - 1}; "
+                 f"COMP_LINE='{line}'; COMP_POINT={len(line)}; _shtab_redes; echo ${{COMPREPLY[@]}}")
+        return subprocess.run(["bash", "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+
+    assert completed("redes", "tr") == ["train"]
+    assert completed("redes", "train", "--s") == ["--set"]
+    assert "--split" in completed("redes", "eval", "--")
+
+
 def test_bad_files_are_named(cli, tmp_path):
     (tmp_path / "garbled.yaml").write_text("data: [unclosed\n")
     assert_one_line_error(cli("train", "garbled.yaml"), "garbled.yaml: not valid YAML")

@@ -22,8 +22,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         return {"train": _train, "resume": _resume, "eval": _eval, "predict": _predict, "check": _check,
                 "plot": _plot, "graph": _graph, "compare": _compare, "sweep": _sweep, "search": _search,
-                "gradcheck": _gradcheck, "explain": _explain, "bench": _bench, "presets": _presets, "datasets": _datasets,
-                "config": _config}[args.command](args)
+                "gradcheck": _gradcheck, "explain": _explain, "bench": _bench, "presets": _presets,
+                "completion": _completion, "datasets": _datasets, "config": _config}[args.command](args)
     except RedesError as exc:
         print(f"redes: error: {'; '.join(str(exc).split(chr(10)))}", file=sys.stderr)  # always one line
         return 2
@@ -262,6 +262,13 @@ def _bench(args) -> int:
     result = run_bench(Sizes.quick() if args.quick else Sizes(), stream=sys.stderr)
     ratios = {name: ratio for name, ratio, _ in ratio_rows(result)}
     print(json.dumps(result | {"ratios": ratios}) if args.json else format_table(result))
+    return 0
+
+
+def _completion(args) -> int:
+    import shtab
+
+    print(shtab.complete(build_parser(), shell=args.shell), end="")
     return 0
 
 

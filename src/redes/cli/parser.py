@@ -25,6 +25,7 @@ EXAMPLES = """examples:
   redes bench                                   speed on this machine, as ratios against the notebooks
   redes config --show                           every config key with its default and meaning
   redes presets                                 the configs, sweeps and searches that come with redes
+  redes completion bash > ~/.local/share/bash-completion/completions/redes   tab completion in bash
 """
 
 
@@ -211,6 +212,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("datasets", help="list the data sources and where cifar10 is looked for",
                         description="List every data.name and where CIFAR-10 is looked for and downloaded to.")
+
+    completion = commands.add_parser(
+        "completion", help="print a shell's tab-completion script for redes",
+        description="Print the script that completes redes' commands and options in SHELL, generated from "
+                    "this parser.",
+        epilog="install it:\n  bash: redes completion bash > ~/.local/share/bash-completion/completions/redes\n"
+               "  zsh:  redes completion zsh > ~/.zfunc/_redes   (with fpath+=(~/.zfunc) before compinit in "
+               "~/.zshrc)\n  tcsh: redes completion tcsh > ~/.redes.tcsh && echo 'source ~/.redes.tcsh' >> ~/.tcshrc",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    completion.add_argument("shell", choices=["bash", "zsh", "tcsh"], metavar="SHELL", help="bash, zsh or tcsh")
 
     config = commands.add_parser("config", help="show the config keys, or a resolved config as YAML",
                                  description="With --show (or nothing), list every config key with its type, "
