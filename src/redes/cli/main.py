@@ -23,7 +23,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return {"train": _train, "resume": _resume, "eval": _eval, "predict": _predict, "check": _check,
                 "plot": _plot, "graph": _graph, "compare": _compare, "sweep": _sweep, "search": _search,
                 "gradcheck": _gradcheck, "explain": _explain, "bench": _bench, "presets": _presets,
-                "completion": _completion, "datasets": _datasets, "config": _config}[args.command](args)
+                "export": _export, "completion": _completion, "datasets": _datasets,
+                "config": _config}[args.command](args)
     except RedesError as exc:
         print(f"redes: error: {'; '.join(str(exc).split(chr(10)))}", file=sys.stderr)  # always one line
         return 2
@@ -262,6 +263,18 @@ def _bench(args) -> int:
     result = run_bench(Sizes.quick() if args.quick else Sizes(), stream=sys.stderr)
     ratios = {name: ratio for name, ratio, _ in ratio_rows(result)}
     print(json.dumps(result | {"ratios": ratios}) if args.json else format_table(result))
+    return 0
+
+
+def _export(args) -> int:
+    from redes.runs.export import FORMATS, export
+    from redes.runs.run import load_run
+
+    out = Path(args.out) if args.out else Path(args.run_dir) / f"model{FORMATS[args.format][0]}"
+    _check_new_output(out)
+    run = load_run(args.run_dir)
+    print(f"exporting {args.run_dir} as {args.format} ...", file=sys.stderr, flush=True)
+    print(export(run, args.format, out))
     return 0
 
 

@@ -20,6 +20,7 @@ EXAMPLES = """examples:
   redes explain notebook000                     the equations of notebook 000's network, with shapes
   redes graph notebook003 --out loss.svg        the autograd graph of the loss (.dot needs no Graphviz)
   redes plot activations                        every activation and its derivative, in one PNG
+  redes export runs/digits-001 --format onnx    the model, input scaling included, for onnxruntime
   redes sweep batch_size                        notebook 000's batch-size experiment: table and plots
   redes search digits                           Optuna search; the best config in searches/.../best.yaml
   redes bench                                   speed on this machine, as ratios against the notebooks
@@ -212,6 +213,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("datasets", help="list the data sources and where cifar10 is looked for",
                         description="List every data.name and where CIFAR-10 is looked for and downloaded to.")
+
+    export = commands.add_parser(
+        "export", help="write a run's model as ONNX, a torch.export program (.pt2) or TorchScript",
+        description="Write the trained model of RUN_DIR as a file other tools load. The graph takes raw inputs, "
+                    "as redes predict does (the run's input scaling is part of it), any number of rows, and "
+                    "returns class probabilities (classifiers) or values (regression). ONNX needs the export "
+                    "extra: pip install 'redes[export]'.",
+        epilog="load it elsewhere:\n  onnxruntime.InferenceSession('model.onnx').run(None, {'x': x})[0]\n"
+               "  torch.export.load('model.pt2').module()(x)\n  torch.jit.load('model.torchscript.pt')(x)",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    export.add_argument("run_dir", metavar="RUN_DIR")
+    export.add_argument("--format", choices=["onnx", "pt2", "torchscript"], default="onnx",
+                        help="onnx (opset 18; the default), pt2 (torch.export) or torchscript")
+    export.add_argument("--out", metavar="FILE", help="the file to write, which must not exist (default: "
+                        "RUN_DIR/model.onnx, model.pt2 or model.torchscript.pt)")
 
     completion = commands.add_parser(
         "completion", help="print a shell's tab-completion script for redes",
