@@ -1,10 +1,11 @@
-# `make demo` trains the default model; `make test` runs the whole suite. Both install first.
+# `make demo` trains the default model; `make test` runs the whole suite; `make lint` checks src/ with
+# ruff. Each installs first.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test clean
+.PHONY: install demo test lint clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +20,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check src
 
 clean:
 	rm -rf $(VENV) runs

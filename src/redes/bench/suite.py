@@ -22,9 +22,9 @@ from redes.data import Split
 from redes.devices import peak_memory
 from redes.engines import build_engine
 from redes.engines.module import build_optimizer
+from redes.loop.fit import fit
 from redes.nn.losses import loss_function
 from redes.nn.models import build_model
-from redes.loop.fit import fit
 
 NOTEBOOK001 = {"model": {"hidden": [512, 256], "activation": "relu"},
                "optimizer": {"name": "sgd", "lr": 0.001, "momentum": 0.9}, "train": {"batch_size": 128}}

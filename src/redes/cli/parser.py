@@ -149,7 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "results.csv (one row per run) and plots/ (each metric against each axis with the spread over "
                     "seeds, time against accuracy, loss curves). Run again, it finishes the missing points only.",
         epilog="a sweep file:\n  base: notebook000                # a config preset, a config file (relative to "
-               "this file) or a mapping\n  set: {train.epochs: 10}          # dotted keys changed in the base (optional)\n  axes:\n"
+               "this file) or a mapping\n  set: {train.epochs: 10}          # dotted keys changed in the base "
+               "(optional)\n  axes:\n"
                "    train.batch_size: [2, 8, 32, 128, 512, 1000]\n  seeds: [0, 1, 2]\n\n"
                "presets (notebook 000's experiments): `redes presets`; see docs/experiments.md",
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -168,7 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "processes or machines can share one (--storage). Writes DIR/trials.csv and DIR/best.yaml, "
                     "ready for redes train.",
         epilog="a search file:\n  base: digits                     # a config preset, a config file (relative to "
-               "this file) or a mapping\n  metric: val_accuracy             # or val_loss\n  sampler: tpe                     "
+               "this file) or a mapping\n  metric: val_accuracy             # or val_loss\n  sampler: tpe"
+               "                     "
                "# tpe | random | grid\n  pruner: median                   # median | none\n  trials: 20\n  "
                "set: {train.epochs: 15}          # dotted keys changed in the base (optional)\n  "
                "params:\n    optimizer.lr: {low: 0.001, high: 0.3, log: true}\n    model.hidden: {choices: "

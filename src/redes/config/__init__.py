@@ -12,10 +12,19 @@ from typing import Any, Literal, Optional, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
-from redes.config.schema import (  # noqa: F401 (the schema, re-exported: redes.config is where callers find it)
-    ACTIVATIONS, Config, DataConfig, EmbeddingConfig, LogConfig, LossConfig, ModelConfig, OptimizerConfig,
-    RegularizationConfig, TrainConfig)
 from redes.config.presets import find
+from redes.config.schema import (  # noqa: F401 (the schema, re-exported: redes.config is where callers find it)
+    ACTIVATIONS,
+    Config,
+    DataConfig,
+    EmbeddingConfig,
+    LogConfig,
+    LossConfig,
+    ModelConfig,
+    OptimizerConfig,
+    RegularizationConfig,
+    TrainConfig,
+)
 from redes.config.strict_yaml import read_yaml
 from redes.errors import RedesError, did_you_mean
 

@@ -15,7 +15,6 @@ from redes.nn.activations import ACTIVATIONS
 from redes.nn.losses import LOSSES
 from redes.nn.optimizers import OPTIMIZERS
 
-
 SIZE = 2**31 - 1  # the largest count or width a key takes: torch's int32 index limit (memory is checked later)
 
 
@@ -181,7 +180,8 @@ class TrainConfig(_Section):
                                              "module/autograd engines")
     device: str = Field("auto", pattern=r"^(auto|cpu|mps|cuda(:\d{1,4})?)$",
                         description="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
-    seed: int = Field(0, ge=0, lt=2**32, description="seeds the split, the initial weights, dropout and the batch order")
+    seed: int = Field(0, ge=0, lt=2**32,
+                      description="seeds the split, the initial weights, dropout and the batch order")
     eval_batch_size: int = Field(4096, gt=0, le=SIZE, description="samples per forward pass when evaluating")
     checkpoint_every: int = Field(1, ge=0, le=SIZE, description="write checkpoint.safetensors every N epochs "
                                                        "(0: never), so `redes resume` can continue the run; "

@@ -13,9 +13,9 @@ from redes.config import OptimizerConfig, RegularizationConfig
 from redes.data import Split
 from redes.engines.base import Engine, HandWrittenOptimizer, StepResult, map_arrays
 from redes.engines.module import l2_as_weight_decay
+from redes.manual.network import Network
 from redes.manual.optim import SGDThroughProducts
 from redes.nn.optimizers import OPTIMIZERS, SGD
-from redes.manual.network import Network
 
 
 class ManualEngine(HandWrittenOptimizer, Engine):

@@ -21,17 +21,16 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from redes.loop.callbacks import Callback, format_epoch
 from redes.config import ModelConfig, OptimizerConfig, RegularizationConfig, TrainConfig
 from redes.data import Split
 from redes.devices import resolve_device
 from redes.engines import build_engine
 from redes.estimators.params import as_value_errors, check_params, hidden_widths
-from redes.nn.activations import HAND_WRITTEN
-from redes.nn.models import build_model
+from redes.loop.callbacks import Callback, format_epoch
 from redes.loop.evaluate import model_outputs
 from redes.loop.fit import fit as fit_loop
-
+from redes.nn.activations import HAND_WRITTEN
+from redes.nn.models import build_model
 
 _SMALL_STEP = 2_000_000  # multiply-adds a step (batch x weights) under which engine="auto" picks manual/numpy
 

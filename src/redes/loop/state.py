@@ -15,7 +15,6 @@ from redes.arrays import Array
 from redes.engines.base import Engine
 from redes.nn.losses import predictions
 
-
 ROWS = ("losses", "penalties", "sizes")  # the per-step rows of an epoch's totals
 
 

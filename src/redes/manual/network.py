@@ -9,8 +9,8 @@ from torch import nn
 
 from redes.errors import RedesError
 from redes.manual import layers as L
-from redes.manual.penalty import WeightPenalty
 from redes.manual.optim import SGDThroughProducts
+from redes.manual.penalty import WeightPenalty
 from redes.nn.activations import HAND_WRITTEN, activation_of
 from redes.nn.losses import LOSSES
 

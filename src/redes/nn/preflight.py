@@ -76,4 +76,5 @@ def _ends_in_softmax(model: nn.Module, outputs: torch.Tensor) -> bool:
     if isinstance(last, nn.Softmax):
         return True
     rows = outputs.detach()
-    return bool(outputs.ndim == 2 and outputs.shape[1] > 1 and (rows >= 0).all() and torch.allclose(rows.sum(1), torch.ones_like(rows[:, 0])))
+    return bool(outputs.ndim == 2 and outputs.shape[1] > 1 and (rows >= 0).all()
+                and torch.allclose(rows.sum(1), torch.ones_like(rows[:, 0])))

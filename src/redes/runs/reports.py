@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Optional
 
-from redes.loop.metrics import classification_report, confusion_matrix, format_confusion
 from redes.loop.evaluate import Evaluation
+from redes.loop.metrics import classification_report, confusion_matrix, format_confusion
 
 
 def evaluation_report(split: str, evaluation: Evaluation, classes: Optional[list[str]]) -> str:

@@ -19,12 +19,13 @@ from redes.config.schema import SIZE
 from redes.data import IMAGE_SHAPES, SPLIT_NAMES, Scaler, Split, Splits, load_data
 from redes.devices import peak_memory, resolve_device
 from redes.errors import RedesError
+from redes.loop.evaluate import Evaluation, evaluate, model_outputs
+from redes.loop.metrics import confusion_matrix
 from redes.nn.losses import LOSSES, output_width, predictions, probabilities
 from redes.nn.models import build_model, count_parameters, parameter_count
 from redes.runs.layout import RunFiles
 from redes.runs.reports import evaluation_report
-from redes.loop.evaluate import Evaluation, evaluate, model_outputs
-from redes.loop.metrics import confusion_matrix
+
 
 @dataclass
 class Run:

@@ -8,18 +8,18 @@ from typing import Optional, Sequence
 import torch
 from torch import nn
 
-from redes.loop.callbacks import Callback
 from redes.config import Config
-from redes.errors import RedesError
 from redes.data import Splits, load_data
 from redes.devices import memory_of, resolve_device
 from redes.engines import Engine, build_engine, check_options
 from redes.engines.sharded import World, join, world_from_environment
+from redes.errors import RedesError
+from redes.loop.callbacks import Callback
+from redes.loop.fit import fit
+from redes.loop.state import FitState
 from redes.nn.losses import output_width, resolve_loss
 from redes.nn.models import build_model, parameter_count
 from redes.nn.preflight import preflight
-from redes.loop.fit import fit
-from redes.loop.state import FitState
 
 
 @dataclass

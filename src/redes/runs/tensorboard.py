@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from redes.loop.callbacks import Callback
 from redes.errors import RedesError
+from redes.loop.callbacks import Callback
 
 if TYPE_CHECKING:
     from redes.loop.state import FitState

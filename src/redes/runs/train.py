@@ -9,16 +9,16 @@ from pathlib import Path
 from typing import IO, Optional, Sequence, Union
 
 from redes.checkpoint import load_state, load_tree
-from redes.data.batches import steps_per_epoch
-from redes.loop.callbacks import Callback, CSVLogger, Checkpoint, ProgressBar
-from redes.loop.state import check_snapshot
 from redes.config import Config, load_config
+from redes.data.batches import steps_per_epoch
 from redes.engines.sharded import leave
 from redes.errors import Diverged, RedesError, TrainingInterrupted
+from redes.loop.callbacks import Callback, Checkpoint, CSVLogger, ProgressBar
+from redes.loop.state import check_snapshot
 from redes.nn.models import summary
-from redes.runs.setup import Setup, prepare
 from redes.runs.layout import RunFiles
 from redes.runs.run import Run, create_run_dir, save_run, write_summary_and_reports
+from redes.runs.setup import Setup, prepare
 from redes.runs.writer import writing
 
 ConfigLike = Union[Config, dict, str, Path, None]

@@ -9,9 +9,9 @@ import numpy as np
 
 from redes.config import Config
 from redes.errors import RedesError
+from redes.loop.fit import global_rng_seeded_from
 from redes.nn.losses import classifies
 from redes.runs.setup import Setup, prepare, with_engine
-from redes.loop.fit import global_rng_seeded_from
 
 ENGINES = (("module", "torch"), ("autograd", "torch"), ("manual", "torch"), ("manual", "numpy"))
 TOLERANCE = 1e-10

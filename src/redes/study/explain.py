@@ -15,8 +15,8 @@ from torch import nn
 from redes.config import Config, OptimizerConfig
 from redes.data import load_data
 from redes.errors import RedesError
-from redes.nn.losses import loss_of, output_width, resolve_loss
 from redes.nn.activations import activation_of
+from redes.nn.losses import loss_of, output_width, resolve_loss
 from redes.nn.models import build_model
 from redes.nn.optimizers import OPTIMIZERS
 

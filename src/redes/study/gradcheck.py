@@ -18,9 +18,9 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from redes.arrays import namespace
 from redes.errors import RedesError
 from redes.study.gradcheck_cases import Case, layer_case, layer_cases, loss_cases, penalty_cases, to_numpy
-from redes.arrays import namespace
 
 # A check passes when every entry satisfies |actual - expected| <= ATOL + RTOL * |expected|.
 AUTOGRAD_RTOL, AUTOGRAD_ATOL = 1e-7, 1e-9  # two float64 formulas; torch's hardsigmoid slope is float32 (3e-8)

@@ -17,9 +17,9 @@ from typing import IO, Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from redes.loop.callbacks import Callback
 from redes.config import load_config
 from redes.errors import Diverged, RedesError
+from redes.loop.callbacks import Callback
 from redes.study.study_file import StudyFile, base_config, read_study_file
 
 BEST_FILE, TRIALS_FILE = "best.yaml", "trials.csv"
