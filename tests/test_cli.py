@@ -100,7 +100,7 @@ def test_cifar10_archive_end_to_end(cli, tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("args, fragments", [
     (["train", "missing.yaml"], ["config file missing.yaml not found"]),
-    (["train", "--set", "data.name=mnist"], ["data.name", "got 'mnist'"]),
+    (["train", "--set", "data.name=imagenet"], ["data.name", "got 'imagenet'"]),
     (["train", "--set", "train.epochs=many"], ["train.epochs", "expected int"]),
     (["train", "--set", "data.name=file", "--set", "data.path=nothing.csv"], ["data file", "nothing.csv not found"]),
     (["eval", "no_such_run"], ["run directory no_such_run does not exist"]),

@@ -213,8 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
                         description="List the presets inside the package, by kind, with what each is; a command "
                                     "takes a preset's name where it takes a file.")
 
-    commands.add_parser("datasets", help="list the data sources and where cifar10 is looked for",
-                        description="List every data.name and where CIFAR-10 is looked for and downloaded to.")
+    commands.add_parser("datasets", help="list the data sources and where downloaded ones are looked for",
+                        description="List every data.name, and where CIFAR-10, MNIST and Fashion-MNIST are looked "
+                                    "for and downloaded to.")
 
     export = commands.add_parser(
         "export", help="write a run's model as ONNX, a torch.export program (.pt2) or TorchScript",

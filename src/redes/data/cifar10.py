@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
-import os
 import pickle
-import sys
 import tarfile
-import tempfile
-import urllib.request
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,9 +12,9 @@ from pathlib import Path
 import numpy as np
 
 from redes.config import DataConfig
+from redes.data.downloads import data_root, download, md5
 from redes.data.raw import RawData
 from redes.errors import RedesError
-from redes.progress import progress_bar
 
 PIXELS = 3 * 32 * 32
 N_CLASSES = 10
@@ -62,7 +57,7 @@ def load_cifar10(cfg: DataConfig, rng: np.random.Generator) -> RawData:
             looked = ", ".join(str(path) for path in cifar10_locations(cfg))
             raise RedesError(f"CIFAR-10 not found; looked in: {looked}; set data.download=true to download it "
                              f"from {ARCHIVES['binary'].url}, or data.path to its archive or folder")
-        source = _download(_root(cfg), ARCHIVES["binary"])
+        source = _download(data_root(cfg.root), ARCHIVES["binary"])
     version, files = _read_folder(source) if source.is_dir() else _read_archive(source)
     read_batch, read_classes = (_records, _binary_classes) if version == "binary" else (_python_batch, _python_classes)
     batches = [read_batch(*file) for file in files[:6]]
@@ -75,15 +70,10 @@ def cifar10_locations(cfg: DataConfig) -> list[Path]:
     """The paths looked at, in order: data.path alone if set, else the folders and archives under root and ./data."""
     if cfg.path is not None:
         return [Path(cfg.path).expanduser()]
-    bases = [_root(cfg)]
+    bases = [data_root(cfg.root)]
     if Path("data").absolute() != bases[0].absolute():
         bases.append(Path("data").absolute())
     return [base / name for base in bases for name in CANDIDATES]
-
-
-def _root(cfg: DataConfig) -> Path:
-    """data.root, else $REDES_DATA, else ~/.cache/redes: where archives are looked for and downloaded to."""
-    return Path(cfg.root or os.environ.get("REDES_DATA") or "~/.cache/redes").expanduser()
 
 
 def _batches_folder(folder: Path) -> Path:
@@ -129,7 +119,7 @@ def _read_archive(path: Path) -> tuple[str, list[tuple[str, bytes]]]:
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
         raise RedesError(f"{path}: not a readable .tar.gz archive ({exc}); expected the CIFAR-10 binary or "
                          "python archive; delete it and download again") from None
-    archive, got = _detect(path, found), _md5(path)
+    archive, got = _detect(path, found), md5(path)
     if got != archive.md5:
         raise RedesError(f"{path}: md5 {got} does not match the official CIFAR-10 {archive.version} archive "
                          f"({archive.md5}); delete it and download again")
@@ -140,45 +130,10 @@ def _read_archive(path: Path) -> tuple[str, list[tuple[str, bytes]]]:
     return archive.version, [found[name] for name in archive.members]
 
 
-def _md5(path: Path) -> str:
-    """Hex md5 of a file, read in 1 MiB chunks."""
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _download(root: Path, archive: Archive) -> Path:
-    """Fetch the archive into root through a temporary file, check its md5 and only then rename it into place."""
-    final = root / archive.filename
+    """The official archive, downloaded into root and checked (data/downloads.py)."""
     hint = f"put {CANDIDATES[2]} or {CANDIDATES[3]} (or its extracted folder) in {root}, or set data.path"
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        tmp = tempfile.NamedTemporaryFile(dir=root, prefix=f".{archive.filename}.", suffix=".part", delete=False)
-    except OSError as exc:
-        raise RedesError(f"cannot write to {root} ({exc.strerror or exc}); {hint}") from None
-    digest = hashlib.md5(usedforsecurity=False)
-    try:
-        with tmp, urllib.request.urlopen(archive.url, timeout=60) as response:
-            size = int(response.headers.get("Content-Length") or 0) or None
-            with progress_bar(total=size, unit="B", unit_scale=True, unit_divisor=1024, desc=archive.filename) as bar:
-                if bar.disable:  # no bar where it goes: one line instead
-                    print(f"downloading {archive.url} to {root}", file=sys.stderr, flush=True)
-                for chunk in iter(lambda: response.read(1 << 20), b""):
-                    tmp.write(chunk)
-                    digest.update(chunk)
-                    bar.update(len(chunk))
-        if digest.hexdigest() != archive.md5:
-            raise RedesError(f"{archive.url}: md5 {digest.hexdigest()} of the download does not match the official "
-                             f"CIFAR-10 {archive.version} archive ({archive.md5}); nothing was saved, try again")
-        os.replace(tmp.name, final)
-    except OSError as exc:  # URLError, HTTPError, timeouts and refused connections are all OSErrors
-        raise RedesError(f"could not download CIFAR-10 from {archive.url} "
-                         f"({getattr(exc, 'reason', None) or exc}); {hint}") from None
-    finally:
-        Path(tmp.name).unlink(missing_ok=True)
-    return final
+    return download([archive.url], root / archive.filename, archive.md5, f"CIFAR-10 ({archive.version})", hint)
 
 
 def _binary_classes(where: str, raw: bytes) -> list[str]:
