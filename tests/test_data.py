@@ -250,7 +250,8 @@ def test_image_shapes_hold_one_row_of_pixels():
     from redes.data.cifar10 import PIXELS
     from redes.data.mnist import SIDE
 
-    assert IMAGE_SHAPES == {"digits": (8, 8), "cifar10": (3, 32, 32), "mnist": (28, 28), "fashion_mnist": (28, 28)}
+    assert IMAGE_SHAPES == {"digits": (8, 8), "cifar10": (3, 32, 32), "cifar100": (3, 32, 32), "mnist": (28, 28),
+                            "fashion_mnist": (28, 28)}
     assert math.prod(IMAGE_SHAPES["digits"]) == DIGITS.data.shape[1] and math.prod(IMAGE_SHAPES["cifar10"]) == PIXELS
     assert IMAGE_SHAPES["mnist"] == IMAGE_SHAPES["fashion_mnist"] == (SIDE, SIDE)
 

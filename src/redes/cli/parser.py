@@ -214,8 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
                                     "takes a preset's name where it takes a file.")
 
     commands.add_parser("datasets", help="list the data sources and where downloaded ones are looked for",
-                        description="List every data.name, and where CIFAR-10, MNIST and Fashion-MNIST are looked "
-                                    "for and downloaded to.")
+                        description="List every data.name, and where CIFAR-10, CIFAR-100, MNIST and Fashion-MNIST "
+                                    "are looked for and downloaded to.")
 
     export = commands.add_parser(
         "export", help="write a run's model as ONNX, a torch.export program (.pt2) or TorchScript",

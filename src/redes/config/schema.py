@@ -25,13 +25,17 @@ class _Section(BaseModel):
 class DataConfig(_Section):
     name: Literal[tuple(SOURCES)] = Field(
         "digits", description="data source (`redes datasets` describes each): " + ", ".join(SOURCES))
-    path: Optional[str] = Field(None, description="file: the .npz/.csv to read; cifar10: its archive or folder; "
+    path: Optional[str] = Field(None, description="file: the .npz/.csv to read; cifar10/cifar100: its archive or "
+                                "folder; "
                                 "mnist/fashion_mnist: the folder of its four .gz files")
     target: Union[int, str, None] = Field(None, description="csv: target column, by name or index (default: last)")
-    root: Optional[str] = Field(None, description="cifar10/mnist/fashion_mnist: folder to look in and download to "
+    root: Optional[str] = Field(None, description="cifar10/cifar100/mnist/fashion_mnist: folder to look in and "
+                                                  "download to "
                                                   "(default: $REDES_DATA or ~/.cache/redes)")
-    download: bool = Field(True, description="cifar10/mnist/fashion_mnist: download the official files when not "
-                                             "found")
+    download: bool = Field(True, description="cifar10/cifar100/mnist/fashion_mnist: download the official files "
+                                             "when not found")
+    labels: Literal["fine", "coarse"] = Field("fine", description="cifar100: the 100 fine classes or the 20 coarse "
+                                              "superclasses")
     n_samples: Optional[int] = Field(None, gt=0, le=SIZE, description="bernoulli/linear/tokens: number of samples "
                                                              "(default 5000 / 100 / 2000)")
     n_features: int = Field(300, gt=0, le=SIZE, description="bernoulli: number of 0/1 features")

@@ -108,17 +108,7 @@ def _read_folder(folder: Path) -> tuple[str, list[tuple[str, bytes]]]:
 
 def _read_archive(path: Path) -> tuple[str, list[tuple[str, bytes]]]:
     """The version and each needed member's bytes, read in one pass through the .tar.gz, after an md5 check."""
-    wanted = {name for archive in ARCHIVES.values() for name in archive.members}
-    found: dict[str, tuple[str, bytes]] = {}
-    try:
-        with tarfile.open(path, "r:gz") as tar:
-            for member in tar:
-                name = member.name.rsplit("/", 1)[-1]
-                if member.isfile() and name in wanted and name not in found:
-                    found[name] = (f"{path} (member {member.name})", tar.extractfile(member).read())
-    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
-        raise RedesError(f"{path}: not a readable .tar.gz archive ({exc}); expected the CIFAR-10 binary or "
-                         "python archive; delete it and download again") from None
+    found = tar_members(path, {name for archive in ARCHIVES.values() for name in archive.members}, "CIFAR-10")
     archive, got = _detect(path, found), md5(path)
     if got != archive.md5:
         raise RedesError(f"{path}: md5 {got} does not match the official CIFAR-10 {archive.version} archive "
@@ -128,6 +118,21 @@ def _read_archive(path: Path) -> tuple[str, list[tuple[str, bytes]]]:
         raise RedesError(f"{path}: missing {', '.join(missing)}; expected the complete CIFAR-10 "
                          f"{archive.version} archive")
     return archive.version, [found[name] for name in archive.members]
+
+
+def tar_members(path: Path, wanted: set[str], title: str) -> dict[str, tuple[str, bytes]]:
+    """The members of a .tar.gz whose file names are `wanted`, each as (its name for messages, its bytes)."""
+    found: dict[str, tuple[str, bytes]] = {}
+    try:
+        with tarfile.open(path, "r:gz") as tar:
+            for member in tar:
+                name = member.name.rsplit("/", 1)[-1]
+                if member.isfile() and name in wanted and name not in found:
+                    found[name] = (f"{path} (member {member.name})", tar.extractfile(member).read())
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+        raise RedesError(f"{path}: not a readable .tar.gz archive ({exc}); expected the official {title} "
+                         "archive; delete it and download again") from None
+    return found
 
 
 def _download(root: Path, archive: Archive) -> Path:
@@ -167,7 +172,7 @@ def _labels(where: str, labels) -> np.ndarray:
 
 def _python_classes(where: str, raw: bytes) -> list[str]:
     """The b'label_names' of batches.meta, decoded."""
-    meta = _unpickle(where, raw)
+    meta = unpickle(where, raw)
     names = meta.get(b"label_names") if isinstance(meta, dict) else None
     if not isinstance(names, list) or not all(isinstance(n, (bytes, str)) for n in names):
         raise RedesError(f"{where}: expected a dict with b'label_names' (a list of class names)")
@@ -176,7 +181,7 @@ def _python_classes(where: str, raw: bytes) -> list[str]:
 
 def _python_batch(where: str, raw: bytes) -> tuple[np.ndarray, np.ndarray]:
     """b'data' (n, 3072) uint8 and b'labels' (n ints) from one pickled batch, checked."""
-    batch = _unpickle(where, raw)
+    batch = unpickle(where, raw)
     data = batch.get(b"data") if isinstance(batch, dict) else None
     labels = batch.get(b"labels") if isinstance(batch, dict) else None
     if not (isinstance(data, np.ndarray) and data.dtype == np.uint8 and data.ndim == 2 and data.shape[1] == PIXELS
@@ -207,23 +212,24 @@ _ALLOWED = {
 class _CifarUnpickler(pickle.Unpickler):
     """An unpickler that builds numpy arrays, lists, dicts and bytes, and refuses every other global."""
 
-    def __init__(self, file, where: str):
+    def __init__(self, file, where: str, title: str):
         super().__init__(file, encoding="bytes")
-        self.where = where
+        self.where, self.title = where, title
 
     def find_class(self, module: str, name: str):
         if (module, name) not in _ALLOWED:
-            raise RedesError(f"{self.where}: refused to unpickle the global {module}.{name}; a CIFAR-10 python "
+            raise RedesError(f"{self.where}: refused to unpickle the global {module}.{name}; a {self.title} python "
                              "batch holds only numpy arrays, lists and bytes (is this the official archive?)")
         return _ALLOWED[module, name]
 
 
-def _unpickle(where: str, raw: bytes):
-    """One pickled CIFAR-10 file, loaded without running anything it names."""
+def unpickle(where: str, raw: bytes, title: str = "CIFAR-10"):
+    """One pickled file of the CIFAR-10 or CIFAR-100 (`title`) python version, loaded without running anything
+    it names."""
     try:
-        return _CifarUnpickler(io.BytesIO(raw), where).load()
+        return _CifarUnpickler(io.BytesIO(raw), where, title).load()
     except RedesError:
         raise
     except Exception as exc:  # any failure inside pickle or numpy means a corrupt or foreign file
-        raise RedesError(f"{where}: not a readable CIFAR-10 python batch ({type(exc).__name__}: {exc}); "
-                         "the file is truncated or not from the CIFAR-10 python version") from None
+        raise RedesError(f"{where}: not a readable {title} python batch ({type(exc).__name__}: {exc}); "
+                         f"the file is truncated or not from the {title} python version") from None

@@ -53,6 +53,12 @@ SOURCES: dict[str, Source] = {source.name: source for source in (
            locations="redes.data.cifar10:cifar10_locations",
            locations_note="first found wins; set data.path or data.root, or $REDES_DATA",
            keys=("path", "root", "download")),
+    Source("cifar100", "CIFAR-100 (60,000 32x32 colour images, 100 classes in 20 superclasses: data.labels) from the "
+                       "official python archive",
+           "redes.data.cifar100:load_cifar100", image_shape=(3, 32, 32),
+           locations="redes.data.cifar100:cifar100_locations",
+           locations_note="first found wins; set data.path or data.root, or $REDES_DATA",
+           keys=("path", "root", "download", "labels")),
     Source("mnist", "MNIST (70,000 28x28 handwritten digits, 10 classes) from the official IDX files",
            "redes.data.mnist:load_mnist", image_shape=(28, 28), locations="redes.data.mnist:mnist_locations",
            locations_note="the folder with its four .gz files; set data.path or data.root, or $REDES_DATA",
