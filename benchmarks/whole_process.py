@@ -27,8 +27,8 @@ Targets (`--only` takes these names):
                    sgd   hidden (128, 64), SGD lr 0.05 Nesterov momentum 0.9, batch 32, 30 epochs
                  (with the floor of the whole-process ratio: scikit-learn's script with redes' fit in its place,
                  plus importing torch); and on W4, redes.MLPClassifier's fit / the bare script's loop <= 1.0x
-  config_error   `redes train --set model.hiden=[3]` and `redes train --set train.epochs=-1`, each answered
-                 in <= 1.5x the time of `redes --help`
+  config_error   `redes train --set model.hiden=[3]`, `redes train --set train.epochs=-1`, a sweep file with a
+                 mistyped key and a misspelt search preset, each answered in <= 1.5x the time of `redes --help`
   sweep          `redes sweep` of 4 one-epoch digits points: (sweep wall - `import torch` wall - the points'
                  training seconds) / points <= 0.3 s, printed as that overhead / 0.3 s <= 1.0x
   busy           the default run's mean epoch seconds with a busy-loop process (`while True: pass`, started
@@ -393,18 +393,22 @@ def _estimator_on_w4(runner: Runner, args, report: Report, script: list[str]) ->
 
 
 CONFIG_ERRORS = ("model.hiden=[3]", "train.epochs=-1")
+BAD_SWEEP = "base: digits\naxes:\n  train.batchsize: [32, 64]\n"  # a mistyped key in a sweep file
 
 
 def config_error(runner: Runner, args, report: Report) -> None:
+    (runner.workdir / "bad_sweep.yaml").write_text(BAD_SWEEP)
+    mistakes = {f"redes train --set {setting}": ["train", "--set", setting] for setting in CONFIG_ERRORS}
+    mistakes["redes sweep bad_sweep.yaml"] = ["sweep", "bad_sweep.yaml"]
+    mistakes["redes search digts"] = ["search", "digts"]  # a misspelt preset
     commands = {"redes --help": lambda: runner.wall([*REDES, "--help"])}
-    for setting in CONFIG_ERRORS:
-        commands[f"redes train --set {setting}"] = \
-            lambda setting=setting: runner.wall([*REDES, "train", "--set", setting], ok=False)
+    for name, arguments in mistakes.items():
+        commands[name] = lambda arguments=arguments: runner.wall([*REDES, *arguments], ok=False)
     samples = timed_rounds(commands, args.repeats)
-    table("config_error: a mistyped or invalid key, against `redes --help`", samples, {"wall": "wall s"})
-    for setting in CONFIG_ERRORS:
-        ratio = median(samples[f"redes train --set {setting}"]) / median(samples["redes --help"])
-        report.add(f"{setting} / --help", ratio, 1.5)
+    table("config_error: a mistyped or invalid key, file or name, against `redes --help`", samples, {"wall": "wall s"})
+    for name in mistakes:
+        ratio = median(samples[name]) / median(samples["redes --help"])
+        report.add(f"{name.removeprefix('redes ')} / --help", ratio, 1.5)
 
 
 SWEEP_FILE = """\

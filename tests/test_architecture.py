@@ -11,7 +11,8 @@ PACKAGE = Path(__file__).parent.parent / "src" / "redes"
 # The flow of DESIGN.md, left to right. The foundation (errors, arrays, devices, checkpoint) and the tables that
 # config derives its choices from are stage 0: they import no stage.
 STAGES = ["config", "data", "nn", "manual", "engines", "loop", "runs", "study", "estimators", "bench", "cli"]
-FOUNDATION = {"redes.errors", "redes.arrays", "redes.devices", "redes.checkpoint", "redes.lazy", "redes.progress"}
+FOUNDATION = {"redes.errors", "redes.arrays", "redes.devices", "redes.checkpoint", "redes.lazy", "redes.progress",
+              "redes.version"}
 TABLES = {"redes.nn.activations", "redes.nn.losses", "redes.nn.optimizers", "redes.data.sources"}
 
 

@@ -3,15 +3,9 @@
 Importing redes is cheap: torch and the rest load when a function needs them.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
 from redes.errors import RedesError
 from redes.lazy import lazy_names
 
-try:
-    __version__ = version("redes")  # pyproject.toml's, the one place it is written
-except PackageNotFoundError:  # imported from a source tree that was never installed
-    __version__ = "unknown"
 __all__ = ["Config", "MLPClassifier", "MLPRegressor", "RedesError", "Run", "build_model", "evaluate", "fit",
            "load_config", "load_data", "load_run", "preflight", "resume", "train", "__version__"]
 
@@ -20,6 +14,7 @@ _LAZY = {
     "build_model": "redes.nn.models", "fit": "redes.loop.fit", "evaluate": "redes.loop.evaluate",
     "Run": "redes.runs.run", "load_run": "redes.runs.run", "train": "redes.runs.train", "resume": "redes.runs.train",
     "preflight": "redes.nn.preflight", "MLPClassifier": "redes.estimators.mlp", "MLPRegressor": "redes.estimators.mlp",
+    "__version__": "redes.version",
 }
 
 

@@ -202,11 +202,13 @@ def _compare(args) -> int:
 
 
 def _sweep(args) -> int:
-    from redes.runs.reports import sweep_table
     from redes.study.sweeps import load_sweep, run_sweep, summarize
 
     if args.workers < 1:
         raise RedesError(f"--workers must be at least 1, got {args.workers}")
+    axes = list(load_sweep(args.sweep_file).axes)  # every point's config checked before torch is imported
+    from redes.runs.reports import sweep_table
+
     try:
         sweep_dir, rows = run_sweep(args.sweep_file, args.out, args.workers, stream=sys.stderr,
                                     pictures_later=sys.stdout.isatty())  # as _train
@@ -216,7 +218,6 @@ def _sweep(args) -> int:
     if args.json:
         print(json.dumps({"sweep_dir": str(sweep_dir), "results": rows}))
         return 0
-    axes = list(load_sweep(args.sweep_file).axes)
     done = [row for row in rows if row["status"] == "done"]
     print(f"sweep {sweep_dir}: {len(done)} of {len(rows)} runs done\n")
     print(sweep_table(summarize(done, axes), axes) if done else "(no finished runs)")

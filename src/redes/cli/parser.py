@@ -55,14 +55,22 @@ class _Parser(argparse.ArgumentParser):
         return dict(actions[0].choices) if actions else {}
 
 
+class _Version(argparse.Action):
+    """--version, the installed package's, read only when asked (reading the metadata takes time)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from redes import __version__
+
+        print(f"redes {__version__}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     from redes.config import describe_keys
 
     parser = _Parser(prog="redes", description="Build, train, study and compare feed-forward neural networks "
                      "with PyTorch.", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    from redes import __version__
-
-    parser.add_argument("--version", action="version", version=f"redes {__version__}")
+    parser.add_argument("--version", action=_Version, nargs=0, help="print redes' version and exit")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
 

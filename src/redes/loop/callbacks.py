@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Optional
 
-import torch
+if TYPE_CHECKING:  # torch is imported where a callback first needs it: a search file is checked without it
+    import torch
 
-if TYPE_CHECKING:
     from redes.loop.state import FitState
 
 
@@ -53,6 +53,8 @@ class ProgressBar(Callback):
         self.running.append(loss)  # no kernel on most steps: the mean is taken only when the bar is drawn
         now = time.monotonic()
         if state.step % self.every == 0 and now >= self.next_read:
+            import torch
+
             self.next_read = now + self.bar.mininterval
             shown = self.loss.update(torch.stack([torch.as_tensor(v) for v in self.running]).mean())
             self.running = []
@@ -78,6 +80,8 @@ class LatestValue:
         if scalar.device.type != "cuda":
             self.value = scalar.item()
             return self.value
+        import torch
+
         host = torch.empty((), dtype=scalar.dtype, pin_memory=True)
         host.copy_(scalar, non_blocking=True)
         copied = torch.cuda.Event()

@@ -223,10 +223,10 @@ def run_search(search_file: Union[str, Path], out: Union[str, Path, None] = None
 
     Returns the search directory and the Optuna study.
     """
+    plan, base = load_search(search_file)  # checked before Optuna (and torch) are imported
     import optuna
 
     _quiet_optuna()
-    plan, base = load_search(search_file)
     search_dir = Path(out) if out is not None else Path("searches") / Path(search_file).stem
     search_dir.mkdir(parents=True, exist_ok=True)
     study = optuna.create_study(storage=_storage(storage or f"sqlite:///{(search_dir / 'study.db').absolute()}"),
