@@ -235,10 +235,11 @@ PICTURES = {"learning_curves": learning_curves, "confusion_matrix": confusion_ma
 
 
 def draw(orders: Orders, directory: Path) -> list[Path]:
-    """Draw each picture now, into `directory` (a run's or a sweep's), whose note of pictures that could not be
-    drawn before is then removed; the paths written."""
+    """Draw each picture now, into `directory` (a run's or a sweep's) plots/, whose note of pictures that could
+    not be drawn before is then removed; the paths written."""
     from redes.runs.layout import RunFiles
 
+    RunFiles(directory).plots.mkdir(exist_ok=True)
     written = [PICTURES[name](**arguments) for name, arguments in orders]
     RunFiles(directory).pictures_not_drawn.unlink(missing_ok=True)
     return written
@@ -249,11 +250,13 @@ def draw_later(orders: Orders, run_dir: Path) -> list[Path]:
     run's or a sweep's directory), which this process holds and hands down, until they are written; where a
     lock cannot be handed down (Windows), draw them now. A picture that cannot be drawn is named in
     plots/not_drawn.txt, and `redes plot DIR` draws them again. The paths the pictures will have."""
+    from redes.runs.layout import RunFiles
     from redes.runs.writer import DRAWING, held_lock, name_holder
 
     lock = held_lock(run_dir)
     if lock is None:
         return draw(orders, run_dir)
+    RunFiles(run_dir).plots.mkdir(exist_ok=True)  # for plots/not_drawn.txt, should the drawing fail
     package_root = str(Path(__file__).resolve().parents[2])  # where this redes is imported from
     path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
     process = subprocess.Popen([sys.executable, "-m", "redes.runs.plots", str(run_dir)], stdin=subprocess.PIPE,

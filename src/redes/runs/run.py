@@ -273,7 +273,6 @@ def write_plots(run: Run, split: Optional[str] = None, evaluation: Optional[Eval
     if run.task == "regression" and run.data.n_features == 1 and run.data.n_targets == 1:
         points, line = _fit_line(run)
         orders.append(("regression_fit", {"points": points, "line": line, "path": files.picture("fit")}))
-    files.plots.mkdir(exist_ok=True)
     return plots.draw_later(orders, run.path) if later else plots.draw(orders, run.path)
 
 

@@ -252,7 +252,6 @@ def write_results(sweep_dir: Path, sweep: Sweep, rows: list[dict], pictures_late
     groups = summarize(done, list(sweep.axes))
     histories = {row["point"]: read_history(sweep_dir / row["point"]) for row in done}
     orders = plots.sweep_pictures(groups, list(sweep.axes), histories, sweep_dir / "plots")
-    (sweep_dir / "plots").mkdir(exist_ok=True)
     return plots.draw_later(orders, sweep_dir) if pictures_later else plots.draw(orders, sweep_dir)
 
 
